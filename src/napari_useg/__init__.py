@@ -1,0 +1,36 @@
+"""napari-useg: unsupervised image segmentation for napari and Python.
+
+The numerical core imports no Qt: use it from scripts, notebooks and the napari
+console alike.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napari_useg import segment, list_methods
+>>> img = np.zeros((32, 32, 3), np.uint8); img[:, 16:] = (200, 30, 30)
+>>> segment(img, method="kmeans", n_clusters=2, window=1).max()
+2
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("napari-useg")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+from .api import iter_segment, segment
+from .device import available_devices, resolve_device
+from .progress import Progress
+from .registry import get_method, list_methods
+
+__all__ = [
+    "__version__",
+    "Progress",
+    "available_devices",
+    "get_method",
+    "iter_segment",
+    "list_methods",
+    "resolve_device",
+    "segment",
+]

@@ -1,0 +1,61 @@
+"""Turning a method's parameter declaration into command-line options."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from ..registry import Method, get_method
+
+__all__ = ["preparse_method", "add_method_options", "collect_params"]
+
+
+def preparse_method(argv: Sequence[str], default: str = "kanezaki") -> Method | None:
+    """The method named by ``--method`` in ``argv`` (``None`` if the name is unknown)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", "-m", default=default)
+    known, _ = pre.parse_known_args(list(argv))
+    try:
+        return get_method(known.method)
+    except (ValueError, TypeError):
+        return None  # the main parser reports it
+
+
+def _fmt(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def add_method_options(parser: argparse.ArgumentParser, method: Method | None) -> None:
+    """Add ``--param-name VALUE`` options for every parameter of ``method``."""
+    if method is None:
+        return
+    group = parser.add_argument_group(
+        f"parameters of {method.name!r} ({method.title})",
+        "values are validated against the declared range; defaults shown per preset",
+    )
+    presets = sorted(method.presets)
+    for info in method.param_infos:
+        shown = [f"default {_fmt(info.default)}"]
+        for pr in presets:
+            if info.name in method.presets[pr]:
+                shown.append(f"{pr}: {_fmt(method.presets[pr][info.name])}")
+        extra = []
+        if info.low is not None or info.high is not None:
+            extra.append(f"range [{info.low if info.low is not None else '-inf'}, "
+                         f"{info.high if info.high is not None else 'inf'}]")
+        if info.choices:
+            extra.append(f"one of {list(info.choices)}")
+        helptext = f"{info.help} ({'; '.join(shown + extra)})"
+        flag = "--" + info.name.replace("_", "-")
+        if info.type is bool:
+            group.add_argument(flag, dest=f"param__{info.name}", default=argparse.SUPPRESS,
+                               action=argparse.BooleanOptionalAction, help=helptext)
+        else:
+            group.add_argument(flag, dest=f"param__{info.name}", default=argparse.SUPPRESS,
+                               metavar=info.type.__name__.upper(), help=helptext)
+
+
+def collect_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The method parameters given on the command line (only those given)."""
+    return {k[len("param__"):]: v for k, v in vars(args).items() if k.startswith("param__")}

@@ -1,0 +1,180 @@
+"""Checking and normalising input images before any computation starts.
+
+All methods see the same thing: a ``float32`` array of shape ``(H, W, C)`` with
+values in ``[0, 1]``. How it gets there:
+
+* ``uint8`` (and ``bool``) images are divided by their type's maximum;
+* other integer images (``uint16`` microscopy, ``int32``...) and floating-point
+  images outside ``[0, 1]`` are scaled per channel between the 1st and 99.8th
+  percentiles and clipped (robust to a few hot pixels);
+* floating-point images already in ``[0, 1]`` are used as they are.
+
+A 3-D array without ``channel_axis`` is read as RGB(A) when its last axis has 3
+or 4 entries (napari's ``rgb`` convention; an alpha channel is dropped); any
+other 3-D array needs ``channel_axis``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PreparedImage", "prepare_image", "PERCENTILES"]
+
+#: Lower and upper percentiles of the robust per-channel scaling.
+PERCENTILES = (1.0, 99.8)
+MIN_SIDE = 4
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A validated image ready for the methods.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        ``float32`` array ``(H, W, C)``, values in ``[0, 1]``.
+    is_rgb : bool
+        True when the channels are red, green, blue (SLIC then works in CIELAB).
+    source_dtype : numpy.dtype
+        Data type of the array the user passed.
+    """
+
+    data: np.ndarray
+    is_rgb: bool
+    source_dtype: np.dtype
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Spatial shape ``(H, W)``."""
+        return self.data.shape[:2]
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels ``C``."""
+        return self.data.shape[2]
+
+
+def _as_array(image) -> np.ndarray:
+    if image is None:
+        raise TypeError("image is None; pass a 2-D or 3-D array")
+    if isinstance(image, (str, bytes)):
+        raise TypeError(
+            "image must be an array, not a path; read it first "
+            "(e.g. napari_useg.io.read_image(path))"
+        )
+    # dask arrays and other array-likes: materialise (per-image methods need all pixels)
+    if hasattr(image, "compute") and not isinstance(image, np.ndarray):
+        image = image.compute()
+    try:
+        arr = np.asarray(image)
+    except Exception as exc:  # noqa: BLE001 - report any conversion failure clearly
+        raise TypeError(f"image could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise TypeError(f"image must hold numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError("complex images are not supported")
+    return arr
+
+
+def _scale_channel(ch: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(ch, PERCENTILES)
+    if not hi > lo:
+        lo, hi = float(ch.min()), float(ch.max())
+    if not hi > lo:
+        return np.zeros_like(ch, dtype=np.float32)
+    out = (ch.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
+    """Validate an image and bring it to ``float32`` ``(H, W, C)`` in ``[0, 1]``.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D grayscale, 2-D RGB/RGBA (last axis 3 or 4), or 2-D multichannel with
+        ``channel_axis``. NumPy or dask arrays.
+    channel_axis : int, optional
+        Axis holding the channels (negative values count from the end).
+
+    Returns
+    -------
+    PreparedImage
+
+    Raises
+    ------
+    TypeError
+        If ``image`` is not numeric array data.
+    ValueError
+        If it is empty, has the wrong number of dimensions, a bad ``channel_axis``,
+        NaN or infinite values, or is smaller than 4 pixels on a side.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prepare_image(np.zeros((8, 8), np.uint8)).data.shape
+    (8, 8, 1)
+    """
+    arr = _as_array(image)
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape})")
+    is_rgb = False
+    if channel_axis is not None:
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+            raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
+        if arr.ndim != 3:
+            raise ValueError(
+                f"channel_axis={channel_axis} needs a 3-D array (2-D image + channels), "
+                f"got {arr.ndim}-D with shape {arr.shape}"
+            )
+        if not -arr.ndim <= channel_axis < arr.ndim:
+            raise ValueError(
+                f"channel_axis={channel_axis} is out of range for an array of shape {arr.shape}"
+            )
+        arr = np.moveaxis(arr, channel_axis, -1)
+        is_rgb = arr.shape[-1] == 3
+    elif arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.ndim == 3:
+        if arr.shape[-1] not in (3, 4):
+            raise ValueError(
+                f"3-D image of shape {arr.shape} is ambiguous: pass channel_axis "
+                "(e.g. channel_axis=0 for a (C, H, W) stack of channels); only a last axis "
+                "of 3 or 4 is read as RGB(A) by default"
+            )
+        if arr.shape[-1] == 4:
+            arr = arr[..., :3]
+        is_rgb = True
+    else:
+        raise ValueError(
+            f"image must be 2-D (grayscale) or 3-D (with channels), got {arr.ndim}-D with "
+            f"shape {arr.shape}; segment stacks slice by slice"
+        )
+    h, w, c = arr.shape
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(
+            f"image is too small: spatial shape {(h, w)}, need at least {MIN_SIDE} pixels per side"
+        )
+    if c > 64:
+        raise ValueError(
+            f"image has {c} channels; at most 64 are supported (is channel_axis right?)"
+        )
+    src_dtype = arr.dtype
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ValueError("image contains NaN or infinite values")
+        if arr.min() >= 0.0 and arr.max() <= 1.0:
+            data = arr.astype(np.float32)
+        else:
+            data = np.stack([_scale_channel(arr[..., i]) for i in range(c)], axis=-1)
+    elif arr.dtype == bool:
+        data = arr.astype(np.float32)
+    elif arr.dtype == np.uint8:
+        data = arr.astype(np.float32) / np.float32(255.0)
+    else:
+        data = np.stack([_scale_channel(arr[..., i]) for i in range(c)], axis=-1)
+    return PreparedImage(np.ascontiguousarray(data, dtype=np.float32), is_rgb, src_dtype)

@@ -1,0 +1,78 @@
+"""k-means clustering of the values in an a x a window around each pixel (Kanezaki 2018's baseline).
+
+Each pixel is described by the channel values of the ``window x window``
+neighbourhood around it (edges reflected), and the descriptors are clustered
+into ``n_clusters`` groups with k-means++ seeding (``scipy.cluster.vq.kmeans2``);
+the best of ``n_init`` seedings (lowest within-cluster sum of squares) is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.cluster.vq import kmeans2
+
+from ..image import PreparedImage
+from ..params import param
+from ..progress import Progress
+from ..registry import Method, RunContext, register
+
+__all__ = ["KMeansParams", "METHOD", "window_features"]
+
+
+@dataclass(frozen=True)
+class KMeansParams:
+    """Parameters of the k-means baseline."""
+
+    n_clusters: int = param(5, "k: number of clusters", low=1, high=1000)
+    window: int = param(3, "a: side of the window of values around each pixel (odd)", low=1,
+                        high=15)
+    n_init: int = param(3, "k-means++ restarts; the lowest inertia wins", low=1, high=100)
+    max_iter: int = param(30, "Lloyd iterations per restart", low=1, high=10000)
+
+    def check(self) -> None:
+        """Cross-parameter checks."""
+        if self.window % 2 == 0:
+            raise ValueError(f"window must be odd, got {self.window}")
+
+
+def window_features(data: np.ndarray, window: int) -> np.ndarray:
+    """``(H*W, C*window**2)`` descriptors: all values in the window around each pixel."""
+    h, w, c = data.shape
+    if window == 1:
+        return data.reshape(h * w, c)
+    r = window // 2
+    padded = np.pad(data, ((r, r), (r, r), (0, 0)), mode="reflect")
+    win = sliding_window_view(padded, (window, window), axis=(0, 1))  # H, W, C, a, a
+    return np.ascontiguousarray(win.reshape(h * w, c * window * window))
+
+
+def run(image: PreparedImage, p: KMeansParams, ctx: RunContext) -> Iterator[Progress]:
+    """Cluster window descriptors; one step."""
+    feats = window_features(image.data, p.window).astype(np.float64)
+    k = min(p.n_clusters, len(feats))
+    rng = np.random.default_rng(ctx.seed)
+    best, best_inertia = None, np.inf
+    for _ in range(p.n_init):
+        centroids, labels = kmeans2(feats, k, iter=p.max_iter, minit="++", seed=rng)
+        inertia = float(((feats - centroids[labels]) ** 2).sum())
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    labels = best.reshape(image.shape)
+    yield Progress(step=1, total=1, loss=best_inertia / len(feats), labels=labels, done=True,
+                   message=f"k-means, inertia {best_inertia:.4g}")
+
+
+METHOD = register(
+    Method(
+        name="kmeans",
+        title="k-means on pixel windows",
+        summary="k-means clustering of the values in a small window around each pixel.",
+        reference="baseline of A. Kanezaki, ICASSP 2018 (k-means on a x a RGB windows)",
+        params=KMeansParams,
+        run=run,
+    )
+)
