@@ -19,6 +19,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+from .align import align_labels
 from .api import iter_segment, segment
 from .device import available_devices, resolve_device
 from .progress import Progress
@@ -26,6 +27,7 @@ from .registry import get_method, list_methods
 
 __all__ = [
     "__version__",
+    "align_labels",
     "Progress",
     "available_devices",
     "get_method",
