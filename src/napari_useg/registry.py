@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -211,6 +212,7 @@ class Method:
 
 
 _REGISTRY: dict[str, Method] = {}
+_BROKEN: dict[str, str] = {}  # module name -> import error, reported by get_method
 _LOCK = threading.Lock()
 _DISCOVERED = False
 
@@ -234,8 +236,18 @@ def _discover() -> None:
         from . import methods as pkg
 
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-            if not info.name.startswith("_"):
+            if info.name.startswith("_"):
+                continue
+            try:
                 importlib.import_module(f"{pkg.__name__}.{info.name}")
+            except Exception as exc:  # noqa: BLE001 - one broken method must not hide the others
+                _BROKEN[info.name] = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"napari-useg: method module {info.name!r} failed to import and is "
+                    f"unavailable ({_BROKEN[info.name]})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         _DISCOVERED = True
 
 
@@ -268,6 +280,9 @@ def get_method(name: str) -> Method:
     if not isinstance(name, str):
         raise TypeError(f"method must be a string, got {name!r}")
     key = name.strip().lower()
+    if key not in methods and key in _BROKEN:
+        raise ValueError(f"method {name!r} is unavailable: its module failed to import "
+                         f"({_BROKEN[key]})")
     if key not in methods:
         raise ValueError(f"unknown method {name!r}; available: {sorted(methods)}")
     return methods[key]

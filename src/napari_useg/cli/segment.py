@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..params import params_to_dict
 from ..registry import get_method
 from ._params import add_method_options, collect_params, preparse_method
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = time.perf_counter() - t0
     meta = {
         "method": method.name, "preset": args.preset or method.default_preset,
-        "params": {**method.defaults(args.preset), **params}, "seed": args.seed,
+        "params": params_to_dict(method.build(args.preset, params)), "seed": args.seed,
         "device": args.device, "napari_useg_version": __version__,
         "runtime_s": round(runtime, 3), "steps": snap.step, "stopped": snap.message,
         "source": "sample:chelsea" if args.sample else str(args.image),
