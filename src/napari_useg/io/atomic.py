@@ -47,6 +47,10 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = False,
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600 files; give the result the permissions of a normal new file
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         if overwrite:
             os.replace(tmp, dest)
         else:
