@@ -99,9 +99,10 @@ def _library(image: np.ndarray, preset: str, iters: int | None) -> dict:
     t0 = time.perf_counter()
     stamps = []
     snap = None
-    for snap in iter_segment(image, "kanezaki", preset=preset, device="cpu", preview_every=0,
-                             **params):
+    for s in iter_segment(image, "kanezaki", preset=preset, device="cpu", preview_every=0,
+                          **params):
         stamps.append(time.perf_counter())
+        snap = s
     total = time.perf_counter() - t0
     steps = np.diff(stamps[:-1]) if len(stamps) > 2 else np.array([np.nan])
     return {"iter_s": float(np.median(steps)), "iterations": snap.step, "end_to_end_s": total,

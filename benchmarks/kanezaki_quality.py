@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
+    ap.add_argument("--reverse", action="store_true", help="process the images in reverse order "
+                    "(a second process can then share the work)")
     args = ap.parse_args()
     root = Path(args.data)
     if not root.is_dir():
@@ -51,6 +54,8 @@ def main() -> None:
     if args.max_iter:
         params["max_iter"] = args.max_iter
     ids = sorted(p.stem for p in (root / "images" / "val").glob("*.jpg"))[: args.n]
+    if args.reverse:
+        ids = ids[::-1]
     rows = []
     for i in ids:
         res = out / f"{i}.npz"
@@ -60,10 +65,8 @@ def main() -> None:
         else:
             img = read_image(root / "images" / "val" / f"{i}.jpg")
             t0 = time.perf_counter()
-            snap = None
-            for snap in iter_segment(img, "kanezaki", preset=args.preset, seed=args.seed,
-                                     device="cpu", preview_every=0, **params):
-                pass
+            snap = deque(iter_segment(img, "kanezaki", preset=args.preset, seed=args.seed,
+                                      device="cpu", preview_every=0, **params), maxlen=1)[0]
             secs = time.perf_counter() - t0
             labels, steps = snap.labels, snap.step
             np.savez_compressed(res, labels=labels, steps=steps, seconds=secs)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import three_regions
 
 import napari_useg
 from napari_useg import iter_segment, list_methods, segment
+from synthetic import three_regions
 
 SMALL_KANEZAKI = dict(n_features=16, n_clusters=16, max_iter=8, n_superpixels=100)
 

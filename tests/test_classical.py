@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from synthetic import three_regions
 
 from napari_useg import segment
 from napari_useg.methods.kmeans import window_features
 from napari_useg.metrics import hungarian_accuracy
+from synthetic import three_regions
 
 
 def test_kmeans_separates_colours():

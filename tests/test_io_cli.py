@@ -9,10 +9,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
-from synthetic import three_regions
 
 from napari_useg.cli import main
 from napari_useg.io import atomic_write, read_image, write_labels
+from synthetic import three_regions
 
 
 @pytest.fixture

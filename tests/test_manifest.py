@@ -20,7 +20,7 @@ def test_core_import_does_not_pull_qt():
     import sys
 
     code = ("import sys, napari_useg; napari_useg.segment; "
-            "bad = [m for m in ('PyQt6', 'PyQt5', 'PySide6', 'qtpy', 'napari') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
+            "bad = [m for m in ('PyQt6', 'PyQt5', 'PySide6', 'qtpy', 'napari') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr

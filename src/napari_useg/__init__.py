@@ -22,6 +22,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from .align import align_labels
 from .api import iter_segment, segment
 from .device import available_devices, resolve_device
+from .fit import fit, iter_fit
+from .layers import run_on_layer  # Qt-free; imports napari only when called
+from .methods.dfc import segment_collection  # DFC reference-image mode
+from .model import Model, load_model
 from .progress import Progress
 from .registry import get_method, list_methods
 
@@ -31,8 +35,14 @@ __all__ = [
     "Progress",
     "available_devices",
     "get_method",
+    "fit",
+    "iter_fit",
     "iter_segment",
     "list_methods",
+    "load_model",
+    "Model",
     "resolve_device",
+    "run_on_layer",
     "segment",
+    "segment_collection",
 ]

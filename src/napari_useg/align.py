@@ -1,4 +1,13 @@
-"""Aligning the label ids of one label map to another (Hungarian matching on overlap)."""
+"""Aligning the label ids of one label map to another (Hungarian matching on overlap).
+
+* :func:`align_labels`: rename the ids of a label map to agree with a reference map
+  (keeps colours stable between runs or slices);
+* :func:`matching`: the matched pairs themselves;
+* :func:`overlap_permutation` / :func:`channel_permutation`: the same matching as a
+  permutation of ``n`` network channels, the label-space alignment of mutual
+  mean-teaching (Wu et al. 2020), where both maps are argmaxes over the same ``q``
+  channels and unmatched clusters keep their ids.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .metrics.contingency import contingency
 
-__all__ = ["align_labels", "matching"]
+__all__ = ["align_labels", "channel_permutation", "matching", "overlap_permutation"]
 
 
 def matching(reference: np.ndarray, labels: np.ndarray) -> dict[int, int]:
@@ -84,3 +93,100 @@ def align_labels(reference: np.ndarray, labels: np.ndarray, *,
                 lut[k] = next_id
                 next_id += 1
     return lut[inverse].reshape(labels.shape).astype(labels.dtype, copy=False)
+
+
+def overlap_permutation(overlap: np.ndarray) -> np.ndarray:
+    """Permutation of ``n`` label ids maximising the overlap with a reference labelling.
+
+    ``overlap[i, j]`` counts the pixels labelled ``i`` in the map to rename and ``j``
+    in the reference. The maximum-weight one-to-one assignment
+    (``scipy.optimize.linear_sum_assignment``) matches the ids; only pairs with a
+    positive overlap count as matched. Every other id keeps its own value when no
+    matched id took it, else it gets the smallest id still free (so the result is
+    always a permutation, and two clusters never merge).
+
+    Parameters
+    ----------
+    overlap : numpy.ndarray
+        ``(n, n)`` non-negative overlap counts (rows: ids to rename; columns: reference ids).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` array ``lut`` of length ``n``, a permutation of ``0..n-1``: id ``i``
+        becomes ``lut[i]``.
+
+    Raises
+    ------
+    ValueError
+        If ``overlap`` is not a square 2-D array.
+
+    Examples
+    --------
+    >>> overlap_permutation(np.array([[0, 5, 0], [4, 0, 0], [0, 0, 0]])).tolist()
+    [1, 0, 2]
+    >>> overlap_permutation(np.array([[0, 0, 0], [0, 0, 0], [6, 0, 0]])).tolist()  # 0 is taken
+    [2, 1, 0]
+    """
+    overlap = np.asarray(overlap)
+    if overlap.ndim != 2 or overlap.shape[0] != overlap.shape[1]:
+        raise ValueError(f"overlap must be a square matrix, got shape {overlap.shape}")
+    n = overlap.shape[0]
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    keep = overlap[rows, cols] > 0
+    lut = np.full(n, -1, dtype=np.int64)
+    lut[rows[keep]] = cols[keep]
+    taken = np.zeros(n, dtype=bool)
+    taken[cols[keep]] = True
+    own = np.flatnonzero((lut < 0) & ~taken)  # unmatched ids that nobody took: keep them
+    lut[own] = own
+    taken[own] = True
+    rest = np.flatnonzero(lut < 0)  # unmatched ids taken by a matched cluster
+    lut[rest] = np.flatnonzero(~taken)[: len(rest)]
+    return lut
+
+
+def channel_permutation(reference: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Permutation of the ids ``0..n-1`` of ``labels`` that aligns them with ``reference``.
+
+    Builds the ``(n, n)`` overlap matrix of the two maps with one ``bincount`` and
+    solves it with :func:`overlap_permutation`. Use ``lut[labels]`` to rename.
+
+    Parameters
+    ----------
+    reference, labels : numpy.ndarray
+        Integer label maps of the same shape with ids in ``0..n-1`` (e.g. the argmax
+        over ``n`` network channels).
+    n : int
+        Number of ids (channels).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` permutation of ``0..n-1``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or an id is outside ``0..n-1``.
+
+    Examples
+    --------
+    >>> ref = np.array([0, 0, 1, 1, 2])
+    >>> lab = np.array([2, 2, 0, 0, 1])
+    >>> lut = channel_permutation(ref, lab, 3)
+    >>> lut[lab].tolist()
+    [0, 0, 1, 1, 2]
+    """
+    reference = np.asarray(reference)
+    labels = np.asarray(labels)
+    if reference.shape != labels.shape:
+        raise ValueError(f"shapes differ: reference {reference.shape}, labels {labels.shape}")
+    for name, a in (("reference", reference), ("labels", labels)):
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer label map, got dtype {a.dtype}")
+        if a.size and (a.min() < 0 or a.max() >= n):
+            raise ValueError(f"{name} ids must lie in 0..{n - 1}")
+    counts = np.bincount(labels.ravel().astype(np.int64) * n + reference.ravel(),
+                         minlength=n * n)
+    return overlap_permutation(counts.reshape(n, n))

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PreparedImage", "prepare_image", "PERCENTILES"]
+__all__ = ["PreparedImage", "prepare_image", "PERCENTILES", "channels_last", "channel_ranges",
+           "apply_ranges"]
 
 #: Lower and upper percentiles of the robust per-channel scaling.
 PERCENTILES = (1.0, 99.8)
@@ -90,38 +91,8 @@ def _scale_channel(ch: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
-    """Validate an image and bring it to ``float32`` ``(H, W, C)`` in ``[0, 1]``.
-
-    Parameters
-    ----------
-    image : array_like
-        2-D grayscale, 2-D RGB/RGBA (last axis 3 or 4), or 2-D multichannel with
-        ``channel_axis``. NumPy or dask arrays.
-    channel_axis : int, optional
-        Axis holding the channels (negative values count from the end).
-
-    Returns
-    -------
-    PreparedImage
-
-    Raises
-    ------
-    TypeError
-        If ``image`` is not numeric array data.
-    ValueError
-        If it is empty, has the wrong number of dimensions, a bad ``channel_axis``,
-        NaN or infinite values, or is smaller than 4 pixels on a side.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> prepare_image(np.zeros((8, 8), np.uint8)).data.shape
-    (8, 8, 1)
-    """
-    arr = _as_array(image)
-    if arr.size == 0:
-        raise ValueError(f"image is empty (shape {arr.shape})")
+def _layout(arr, channel_axis: int | None):
+    """Validate dimensions and move channels last (works lazily on dask arrays too)."""
     is_rgb = False
     if channel_axis is not None:
         if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
@@ -163,6 +134,43 @@ def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
         raise ValueError(
             f"image has {c} channels; at most 64 are supported (is channel_axis right?)"
         )
+    return arr, is_rgb
+
+
+def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
+    """Validate an image and bring it to ``float32`` ``(H, W, C)`` in ``[0, 1]``.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D grayscale, 2-D RGB/RGBA (last axis 3 or 4), or 2-D multichannel with
+        ``channel_axis``. NumPy or dask arrays.
+    channel_axis : int, optional
+        Axis holding the channels (negative values count from the end).
+
+    Returns
+    -------
+    PreparedImage
+
+    Raises
+    ------
+    TypeError
+        If ``image`` is not numeric array data.
+    ValueError
+        If it is empty, has the wrong number of dimensions, a bad ``channel_axis``,
+        NaN or infinite values, or is smaller than 4 pixels on a side.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prepare_image(np.zeros((8, 8), np.uint8)).data.shape
+    (8, 8, 1)
+    """
+    arr = _as_array(image)
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape})")
+    arr, is_rgb = _layout(arr, channel_axis)
+    c = arr.shape[2]
     src_dtype = arr.dtype
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
@@ -178,3 +186,152 @@ def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
     else:
         data = np.stack([_scale_channel(arr[..., i]) for i in range(c)], axis=-1)
     return PreparedImage(np.ascontiguousarray(data, dtype=np.float32), is_rgb, src_dtype)
+
+
+# --- fixed normalisation (dataset-level models) -------------------------------------------
+
+
+def channels_last(image, channel_axis: int | None = None):
+    """Validate an image's layout and move its channels last, without reading its pixels.
+
+    Same layout rules as :func:`prepare_image` (2-D grayscale, RGB(A) last axis,
+    or ``channel_axis``), but dask (and other lazy) arrays stay lazy, so a tiled
+    prediction can read one tile at a time.
+
+    Parameters
+    ----------
+    image : array_like
+        NumPy, dask or other array with ``shape``, ``dtype`` and slicing.
+    channel_axis : int, optional
+        Axis holding the channels.
+
+    Returns
+    -------
+    array : array_like
+        ``(H, W, C)`` view of the raw values (alpha dropped).
+    is_rgb : bool
+        True when the channels are red, green, blue.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`prepare_image`, for non-numeric data or a bad layout.
+    """
+    if image is None or isinstance(image, (str, bytes)):
+        raise TypeError(f"image must be an array, got {type(image).__name__}")
+    if not (hasattr(image, "shape") and hasattr(image, "dtype") and hasattr(image, "__getitem__")):
+        image = _as_array(image)
+    dtype = np.dtype(image.dtype)
+    if dtype.kind == "O" or not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise TypeError(f"image must hold numbers, got dtype {dtype}")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError("complex images are not supported")
+    if 0 in tuple(image.shape):
+        raise ValueError(f"image is empty (shape {tuple(image.shape)})")
+    return _layout(image, channel_axis)
+
+
+def _sample(arr, max_samples: int) -> np.ndarray:
+    """``(n, C)`` values of a strided subsample of an ``(H, W, C)`` array (all when small)."""
+    h, w = int(arr.shape[0]), int(arr.shape[1])
+    step = max(1, int(np.ceil(np.sqrt(h * w / max(1, max_samples)))))
+    sub = np.asarray(arr[::step, ::step])
+    return sub.reshape(-1, sub.shape[-1])
+
+
+def channel_ranges(arrays, max_samples: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(lo, hi)`` in raw units that map a set of images to ``[0, 1]``.
+
+    The rules of :func:`prepare_image`, applied to the pooled pixels of all
+    ``arrays``: ``uint8`` gives ``(0, 255)``, ``bool`` ``(0, 1)``, floating point
+    already in ``[0, 1]`` ``(0, 1)``; anything else the 1st and 99.8th
+    percentiles per channel (the minimum and maximum when those coincide). For a
+    single NumPy image of at most ``max_samples`` pixels,
+    ``apply_ranges(arr, *channel_ranges([arr]))`` equals ``prepare_image(arr).data``;
+    larger or lazy images are subsampled on a regular grid.
+
+    Parameters
+    ----------
+    arrays : sequence of array_like
+        ``(H, W, C)`` raw images (see :func:`channels_last`), same ``C`` and dtype.
+    max_samples : int
+        Pixels used in total for the percentiles.
+
+    Returns
+    -------
+    lo, hi : numpy.ndarray
+        ``float64`` arrays of length ``C``.
+
+    Raises
+    ------
+    ValueError
+        If the images have different data types or channel counts, or hold NaN/inf.
+    """
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("no images given")
+    dtypes = sorted({str(np.dtype(a.dtype)) for a in arrays})
+    if len(dtypes) > 1:
+        raise ValueError(
+            f"images have different data types {dtypes}; one normalisation cannot serve them "
+            "all: convert them to one type or use per-image normalisation"
+        )
+    chans = sorted({int(a.shape[-1]) for a in arrays})
+    if len(chans) > 1:
+        raise ValueError(f"images have different numbers of channels {chans}")
+    c = chans[0]
+    dtype = np.dtype(dtypes[0])
+    if dtype == np.dtype(np.uint8):
+        return np.zeros(c), np.full(c, 255.0)
+    if dtype.kind == "b":
+        return np.zeros(c), np.ones(c)
+    per = max(1, max_samples // len(arrays))
+    samples = np.concatenate([_sample(a, per) for a in arrays], axis=0)
+    if np.issubdtype(dtype, np.floating):
+        if not np.isfinite(samples).all():
+            raise ValueError("image contains NaN or infinite values")
+        if samples.min() >= 0.0 and samples.max() <= 1.0:
+            return np.zeros(c), np.ones(c)
+    lo = np.empty(c)
+    hi = np.empty(c)
+    for i in range(c):  # loop over channels only
+        ch = samples[:, i]
+        a, b = np.percentile(ch, PERCENTILES)
+        if not b > a:
+            a, b = float(ch.min()), float(ch.max())
+        lo[i], hi[i] = a, b
+    return lo, hi
+
+
+def apply_ranges(arr, lo, hi) -> np.ndarray:
+    """Scale raw ``(H, W, C)`` values to ``float32`` in ``[0, 1]`` with given per-channel ranges.
+
+    ``(x - lo) / (hi - lo)``, clipped; channels with ``hi <= lo`` become 0.
+
+    Parameters
+    ----------
+    arr : array_like
+        ``(H, W, C)`` raw values (a tile of an image, for instance).
+    lo, hi : array_like
+        Per-channel ranges from :func:`channel_ranges` (stored in a model).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(H, W, C)``.
+    """
+    x = np.asarray(arr)
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    if lo.shape != (x.shape[-1],) or hi.shape != (x.shape[-1],):
+        raise ValueError(
+            f"ranges for {lo.shape[0] if lo.ndim else 1} channel(s) given for an image with "
+            f"{x.shape[-1]} channel(s)"
+        )
+    span = (hi - lo).astype(np.float32)
+    ok = span > 0
+    out = x.astype(np.float32) - lo.astype(np.float32)
+    out /= np.where(ok, span, np.float32(1.0))
+    np.clip(out, 0.0, 1.0, out=out)
+    out[..., ~ok] = 0.0
+    return out

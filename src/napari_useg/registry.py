@@ -144,12 +144,16 @@ class Method:
         if self.kind not in ("image", "dataset"):
             raise ValueError(f"method {self.name!r}: kind must be 'image' or 'dataset'")
         if self.default_preset is not None and self.default_preset not in self.presets:
-            raise ValueError(f"method {self.name!r}: unknown default preset {self.default_preset!r}")
+            raise ValueError(
+                f"method {self.name!r}: unknown default preset {self.default_preset!r}"
+            )
         names = {p.name for p in param_infos(self.params)}
         for pname, values in self.presets.items():
             bad = set(values) - names
             if bad:
-                raise ValueError(f"method {self.name!r}: preset {pname!r} sets unknown {sorted(bad)}")
+                raise ValueError(
+                    f"method {self.name!r}: preset {pname!r} sets unknown {sorted(bad)}"
+                )
             build_params(self.params, values, method=self.name)  # presets must validate
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
 

@@ -1,15 +1,36 @@
-"""Bundled sample images (usable from Python, the CLI and napari's sample menu)."""
+"""Bundled sample images (usable from Python, the CLI and napari's sample menu).
+
+``chelsea``
+    A natural RGB image from scikit-image's bundled data (public domain); no ground truth.
+``nuclei``
+    A 256x256 fluorescence crop of nuclei shipped with this package (CC0, from the 2018
+    Data Science Bowl / BBBC038v1; cite Caicedo et al., Nature Methods 2019), with its
+    ground truth (0 = background, 1 = nucleus). See ``napari_useg/data/README.md``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["sample_image", "SAMPLES"]
+__all__ = ["sample_image", "sample_ground_truth", "SAMPLES"]
 
-#: Name -> (loader description, licence note).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+#: Name -> description and licence note.
 SAMPLES = {
     "chelsea": "Chelsea the cat, 300x451 RGB, from scikit-image's bundled data (public domain)",
+    "nuclei": "fluorescent nuclei, 256x256 uint8 crop of BBBC038v1 / DSB2018 (CC0; cite "
+              "Caicedo et al., Nature Methods 2019), with a ground-truth mask",
 }
+
+_GROUND_TRUTH = {"nuclei": "nuclei_mask.png"}
+
+
+def _check(name: str) -> None:
+    if not isinstance(name, str) or name not in SAMPLES:
+        raise ValueError(f"unknown sample {name!r}; available: {sorted(SAMPLES)}")
 
 
 def sample_image(name: str = "chelsea") -> np.ndarray:
@@ -20,18 +41,55 @@ def sample_image(name: str = "chelsea") -> np.ndarray:
     name : str
         One of :data:`SAMPLES`.
 
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` image: ``(H, W, 3)`` for ``chelsea``, ``(H, W)`` for ``nuclei``.
+
     Examples
     --------
     >>> sample_image().shape
     (300, 451, 3)
+    >>> sample_image("nuclei").shape
+    (256, 256)
     """
-    if name not in SAMPLES:
-        raise ValueError(f"unknown sample {name!r}; available: {sorted(SAMPLES)}")
+    _check(name)
+    if name == "nuclei":
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(DATA_DIR / "nuclei.png"))
     import skimage.data
 
     return np.asarray(getattr(skimage.data, name)())
 
 
+def sample_ground_truth(name: str) -> np.ndarray | None:
+    """Ground-truth label map of a sample, or ``None`` when it has none.
+
+    Examples
+    --------
+    >>> gt = sample_ground_truth("nuclei")
+    >>> gt.shape, sorted(set(gt.ravel().tolist()))
+    ((256, 256), [0, 1])
+    """
+    _check(name)
+    fname = _GROUND_TRUTH.get(name)
+    if fname is None:
+        return None
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(DATA_DIR / fname)).astype(np.int32)
+
+
 def napari_chelsea() -> list[tuple]:
     """napari sample-data contribution: the default sample image as an RGB Image layer."""
     return [(sample_image("chelsea"), {"name": "chelsea", "rgb": True}, "image")]
+
+
+def napari_nuclei() -> list[tuple]:
+    """napari sample-data contribution: fluorescent nuclei and their ground-truth Labels layer."""
+    return [
+        (sample_image("nuclei"), {"name": "nuclei", "rgb": False, "colormap": "gray"}, "image"),
+        (sample_ground_truth("nuclei"), {"name": "nuclei ground truth", "opacity": 0.5,
+                                         "visible": False}, "labels"),
+    ]

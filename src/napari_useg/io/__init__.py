@@ -1,6 +1,34 @@
-"""Reading images and writing results (atomic, never overwriting silently)."""
+"""Reading images and writing results (atomic, never overwriting silently).
+
+Also BSDS500 ``.mat`` files (:mod:`.bsds`) and annotated dataset folders (:mod:`.datasets`).
+"""
 
 from .atomic import atomic_write
+from .bsds import (
+    BSDSFormatError,
+    BSDSGroundTruth,
+    read_bsds_gt,
+    read_segs,
+    read_ucm2,
+    write_bsds_gt,
+    write_segs,
+)
+from .datasets import Dataset, Sample, load_dataset
 from .images import read_image, write_labels, write_overlay
 
-__all__ = ["atomic_write", "read_image", "write_labels", "write_overlay"]
+__all__ = [
+    "BSDSFormatError",
+    "BSDSGroundTruth",
+    "Dataset",
+    "Sample",
+    "atomic_write",
+    "load_dataset",
+    "read_bsds_gt",
+    "read_image",
+    "read_segs",
+    "read_ucm2",
+    "write_bsds_gt",
+    "write_labels",
+    "write_overlay",
+    "write_segs",
+]

@@ -38,7 +38,9 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = False,
     """
     dest = Path(path)
     if dest.exists() and not overwrite:
-        raise FileExistsError(f"{dest} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise FileExistsError(
+            f"{dest} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
     if not dest.parent.exists():
         raise FileNotFoundError(f"folder {dest.parent} does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or dest.suffix,

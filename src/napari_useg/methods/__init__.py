@@ -1,1 +1,4 @@
-"""Segmentation methods, one module each; every module registers one :class:`~napari_useg.registry.Method`."""
+"""Segmentation methods, one module each.
+
+Every module registers one :class:`~napari_useg.registry.Method` when imported.
+"""

@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from ..image import PreparedImage
-from ..labels import upsample_nearest
+from ..nn.allocator import reuse_large_blocks
 from ..nn.feature_net import FeatureNet, seeded
+from ..nn.image_loop import ChangeMonitor, image_tensor, preview_labels, sgd, upsample_response
 from ..params import param
 from ..progress import Progress
 from ..registry import Method, RunContext, register
@@ -102,7 +103,16 @@ def refine(target: torch.Tensor, sp: torch.Tensor, n_sp: int, n_labels: int) -> 
 
 
 def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:
-    """Iterate Kanezaki's algorithm on one image (see the module docstring)."""
+    """Iterate Kanezaki's algorithm on one image (see the module docstring).
+
+    Large activation buffers are kept in the heap between iterations while the
+    run is active (:func:`napari_useg.nn.allocator.reuse_large_blocks`).
+    """
+    with reuse_large_blocks():
+        yield from _iterate(image, p, ctx)
+
+
+def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:
     dev = ctx.device
     full_h, full_w = image.shape
     work, _ = to_working_resolution(image.data, p.max_side)
@@ -117,11 +127,10 @@ def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Pr
     with seeded(ctx.seed):
         net = FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init)
     net = net.to(dev).train()
-    opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum)
-    x = torch.from_numpy(np.ascontiguousarray(work.transpose(2, 0, 1)))[None].to(dev)
+    opt = sgd(net, p.lr, p.momentum)
+    x = image_tensor(work, dev)
 
-    prev: torch.Tensor | None = None
-    stable = 0
+    monitor = ChangeMonitor(p.patience, p.change_tol)
     resp_last: torch.Tensor | None = None
     refined_last: torch.Tensor | None = None
     why = f"reached {p.max_iter} iterations"
@@ -138,20 +147,17 @@ def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Pr
         opt.step()
         resp_last, refined_last = resp.detach(), refined
 
-        if prev is not None:
-            changed = (refined != prev).float().mean().item()
-            stable = stable + 1 if changed < p.change_tol else 0
-        prev = refined
+        settled = monitor.update(refined)
         stop = False
         if n_labels <= p.min_labels:
             why, stop = f"{n_labels} labels <= min_labels {p.min_labels}", True
-        elif p.patience and stable >= p.patience:
+        elif settled:
             why, stop = f"labels stable for {p.patience} iterations", True
         if stop or step == p.max_iter:
             break
         labels = None
         if ctx.wants_preview(step, p.max_iter):
-            labels = upsample_nearest(refined.view(h, w).cpu().numpy(), (full_h, full_w))
+            labels = preview_labels(refined, (h, w), (full_h, full_w))
         yield Progress(step=step, total=p.max_iter, loss=float(loss.item()), n_labels=n_labels,
                        labels=labels)
 
@@ -169,8 +175,7 @@ def _full_resolution_labels(resp: torch.Tensor, image: PreparedImage,
     """Bilinear upsampling of the last response map, argmax, full-resolution superpixel vote."""
     full_h, full_w = image.shape
     q = resp.shape[-1]
-    up = F.interpolate(resp.permute(2, 0, 1)[None], size=(full_h, full_w), mode="bilinear",
-                       align_corners=False)[0]
+    up = upsample_response(resp.permute(2, 0, 1), (full_h, full_w))
     target = up.argmax(dim=0).ravel().cpu()
     sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb)
     sp = torch.from_numpy(sp_np.ravel())

@@ -1,6 +1,44 @@
-"""Scoring label maps against annotations (Qt-free; numpy and scipy only)."""
+"""Scoring label maps against annotations (Qt-free; numpy, scipy and scikit-image).
+
+* matched accuracy: :func:`hungarian_match` / :func:`hungarian_accuracy` (one-to-one),
+  :func:`many_to_one_accuracy` and :func:`many_to_one_mapping` (over-clustering);
+* partitions: :func:`adjusted_rand_index`, :func:`variation_of_information`,
+  :func:`rand_index`;
+* segments (Kanezaki 2018): :func:`segment_matches`, :func:`segment_pr`;
+* everything at once: :func:`score_all`;
+* the BSDS500 benchmark (covering, PRI, VOI, boundary P/R/F, ODS/OIS/AP):
+  :mod:`napari_useg.metrics.bsds`;
+* the dataset protocol (mean over annotators, then images; ODS/OIS over settings):
+  :func:`bsds_accuracy`, :func:`annotator_mean`, :func:`ods_ois`.
+"""
 
 from .accuracy import MatchResult, hungarian_accuracy, hungarian_match
 from .contingency import contingency
+from .many_to_one import many_to_one_accuracy, many_to_one_mapping, many_to_one_match
+from .partition import adjusted_rand_index, rand_index, variation_of_information
+from .protocol import ODSOIS, annotator_mean, bsds_accuracy, ods_ois
+from .score import SCORE_KEYS, score_all
+from .segments import PRCurve, SegmentMatches, segment_matches, segment_pr
 
-__all__ = ["MatchResult", "contingency", "hungarian_accuracy", "hungarian_match"]
+__all__ = [
+    "MatchResult",
+    "ODSOIS",
+    "PRCurve",
+    "SCORE_KEYS",
+    "SegmentMatches",
+    "adjusted_rand_index",
+    "annotator_mean",
+    "bsds_accuracy",
+    "contingency",
+    "hungarian_accuracy",
+    "hungarian_match",
+    "many_to_one_accuracy",
+    "many_to_one_mapping",
+    "many_to_one_match",
+    "ods_ois",
+    "rand_index",
+    "score_all",
+    "segment_matches",
+    "segment_pr",
+    "variation_of_information",
+]

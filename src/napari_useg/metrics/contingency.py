@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["contingency", "valid_mask"]
+__all__ = ["contingency", "dense_ids", "valid_mask"]
 
 
 def valid_mask(gt: np.ndarray, ignore: int | Iterable[int] | None) -> np.ndarray | None:
@@ -17,6 +17,58 @@ def valid_mask(gt: np.ndarray, ignore: int | Iterable[int] | None) -> np.ndarray
     if not values:
         return None
     return ~np.isin(gt, values)
+
+
+def dense_ids(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of ``a`` and the index of each element among them.
+
+    Same result as ``np.unique(a, return_inverse=True)`` (flattened), in linear time
+    through a look-up table when the values are small non-negative integers (label
+    maps usually are), by sorting otherwise.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Integer or boolean array (any shape; read flattened).
+
+    Returns
+    -------
+    ids : numpy.ndarray
+        The distinct values, sorted.
+    inverse : numpy.ndarray
+        ``intp`` array of ``a.size`` elements with ``ids[inverse] == a.ravel()``.
+
+    Examples
+    --------
+    >>> ids, inv = dense_ids(np.array([7, 3, 7, 9]))
+    >>> ids.tolist(), inv.tolist()
+    ([3, 7, 9], [1, 0, 1, 2])
+    """
+    flat = np.asarray(a).ravel()
+    if flat.dtype == bool:
+        present = np.bincount(flat.view(np.uint8), minlength=2) > 0
+        lut = np.cumsum(present, dtype=np.intp) - 1
+        return np.flatnonzero(present).astype(bool), lut[flat.view(np.uint8)]
+    if flat.size and np.issubdtype(flat.dtype, np.integer):
+        lo, hi = int(flat.min()), int(flat.max())
+        if lo >= 0 and hi <= max(4 * flat.size, 1 << 16):
+            present = np.bincount(flat, minlength=hi + 1) > 0
+            ids = np.flatnonzero(present).astype(flat.dtype)
+            lut = np.cumsum(present, dtype=np.intp) - 1
+            return ids, lut[flat]
+    ids, inverse = np.unique(flat, return_inverse=True)
+    return ids, inverse.ravel().astype(np.intp, copy=False)
+
+
+def _check_maps(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+    for name, a in (("prediction", pred), ("ground truth", gt)):
+        if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
+            raise ValueError(f"{name} must be an integer label map, got dtype {a.dtype}")
+    return pred, gt
 
 
 def contingency(
@@ -49,18 +101,12 @@ def contingency(
     >>> t.tolist(), p.tolist(), g.tolist()
     ([[1, 1], [0, 1]], [1, 2], [5, 6])
     """
-    pred = np.asarray(pred)
-    gt = np.asarray(gt)
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
-    for name, a in (("prediction", pred), ("ground truth", gt)):
-        if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
-            raise ValueError(f"{name} must be an integer label map, got dtype {a.dtype}")
+    pred, gt = _check_maps(pred, gt)
     mask = valid_mask(gt, ignore)
     p = pred.ravel() if mask is None else pred[mask]
     g = gt.ravel() if mask is None else gt[mask]
-    pred_ids, pi = np.unique(p, return_inverse=True)
-    gt_ids, gi = np.unique(g, return_inverse=True)
+    pred_ids, pi = dense_ids(p)
+    gt_ids, gi = dense_ids(g)
     table = np.bincount(pi.astype(np.int64) * len(gt_ids) + gi,
                         minlength=len(pred_ids) * len(gt_ids))
     return table.reshape(len(pred_ids), len(gt_ids)), pred_ids, gt_ids

@@ -1,0 +1,279 @@
+"""Dataset-level methods (IIC, InMARS) against k-means and Felzenszwalb on the users' data.
+
+Trains a method on all images of ``../shared/microscopy`` or ``../shared/satellite``
+(masks unused for training), predicts every image, and scores against the masks:
+
+* ``hung/img``: Hungarian (one-to-one) pixel accuracy per image, mean over images
+  (``napari_useg.metrics.hungarian_accuracy``; the only score that makes sense for
+  per-image methods, whose label ids differ from image to image);
+* ``hung/set``: one Hungarian mapping for the whole set (the IIC protocol:
+  pooled contingency table; only meaningful for dataset-level methods);
+* ``m2o/img``, ``m2o/set``: many-to-one accuracy (each cluster to its majority
+  class; per image with ``napari_useg.metrics.many_to_one_accuracy``), used for
+  IIC's over-clustering head.
+
+k is the number of mask classes (microscopy 2, satellite 6; satellite pixels
+255 are ignored). Everything is resumable: the training keeps a checkpoint in
+OUT, the fitted model is saved in OUT/model, per-image labels in OUT/labels.
+
+    OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --dataset microscopy \
+        --method iic --out /work/bench_out/dataset/micro_iic
+    python benchmarks/dataset_methods.py --dataset satellite --method kmeans --out ...
+    OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --cost   # IIC step cost by setting
+    python benchmarks/dataset_methods.py --summary /work/bench_out/dataset   # markdown table
+    python benchmarks/dataset_methods.py --common /work/bench_out/dataset satellite  # same images
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+import napari_useg
+from napari_useg.io import read_image
+from napari_useg.metrics import hungarian_accuracy, many_to_one_accuracy
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATASETS = {
+    # name: (images folder, masks folder, k, ignore value)
+    "microscopy": ("microscopy/images", "microscopy/masks_semantic", 2, None),
+    "satellite": ("satellite/images", "satellite/masks", 6, 255),
+}
+
+
+def load(dataset: str, root: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray], int,
+                                            int | None]:
+    """Images (RGB uint8), masks, k and the ignored mask value of a shared dataset."""
+    img_dir, mask_dir, k, ignore = DATASETS[dataset]
+    files = sorted((root / img_dir).iterdir())
+    names, images, masks = [], [], []
+    for f in files:
+        im = read_image(f)
+        if im.ndim == 3 and im.shape[-1] == 4:
+            im = im[..., :3]
+        names.append(f.stem)
+        images.append(np.ascontiguousarray(im))
+        masks.append(read_image(root / mask_dir / f"{f.stem}.png"))
+    return names, images, masks, k, ignore
+
+
+def table(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int,
+          ignore: int | None) -> np.ndarray:
+    """Counts ``(n_pred, n_gt)`` of labels ``1..n_pred`` against classes ``0..n_gt-1``."""
+    p = pred.ravel().astype(np.int64) - 1
+    g = gt.ravel().astype(np.int64)
+    ok = g != ignore if ignore is not None else np.ones_like(g, bool)
+    return np.bincount(p[ok] * n_gt + g[ok], minlength=n_pred * n_gt).reshape(n_pred, n_gt)
+
+
+def hungarian(t: np.ndarray) -> float:
+    """One-to-one matched accuracy of a contingency table."""
+    r, c = linear_sum_assignment(t, maximize=True)
+    return float(t[r, c].sum() / max(1, t.sum()))
+
+
+def many_to_one(t: np.ndarray) -> float:
+    """Each predicted cluster to its majority class."""
+    return float(t.max(axis=1).sum() / max(1, t.sum()))
+
+
+def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
+           ignore: int | None) -> dict[str, float]:
+    """Per-image and whole-set Hungarian and many-to-one accuracies."""
+    n_pred = max(int(p.max()) for p in preds)
+    pooled = np.sum([table(p, m, n_pred, k, ignore) for p, m in zip(preds, masks, strict=True)],
+                    axis=0)
+    pairs = list(zip(preds, masks, strict=True))
+    return {
+        "hung_img": float(np.mean([hungarian_accuracy(p, m, ignore) for p, m in pairs])),
+        "hung_set": hungarian(pooled),
+        "m2o_img": float(np.mean([many_to_one_accuracy(p, m, ignore) for p, m in pairs])),
+        "m2o_set": many_to_one(pooled),
+    }
+
+
+def per_image(method: str, images, names, out: Path, k: int, params: dict) -> list[np.ndarray]:
+    """Labels of a per-image method (cached in OUT/labels)."""
+    preds = []
+    lab_dir = out / "labels"
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    for name, im in zip(names, images, strict=True):
+        f = lab_dir / f"{name}.npy"
+        if f.exists():
+            preds.append(np.load(f))
+            continue
+        kw = dict(params)
+        if method == "kmeans":
+            kw.setdefault("n_clusters", k)
+        lab = napari_useg.segment(im, method, seed=0, device="cpu", **kw)
+        np.save(f, lab)
+        preds.append(lab)
+    return preds
+
+
+COST_SETTINGS = [  # (width, loss_at, T): the fast preset's neighbours and the paper's setting
+    (0.25, "native", 1), (0.25, "native", 2), (0.25, "native", 3), (0.25, "input", 2),
+    (0.25, "input", 10), (1.0, "native", 2), (1.0, "input", 10),
+]
+
+
+def step_cost(repeats: int = 3) -> None:
+    """Seconds per IIC training step (crops 64, batch 8, RGB) for several settings."""
+    from napari_useg.fit import FitContext
+    from napari_useg.image import PreparedImage
+    from napari_useg.methods.iic import IICParams
+    from napari_useg.methods.iic import fit as iic_fit
+
+    rng = np.random.default_rng(0)
+    ims = [PreparedImage(rng.random((128, 128, 3), dtype=np.float32), True, np.dtype("uint8"))]
+    ctx = FitContext(seed=0, device=torch.device("cpu"), rgb=True)
+    ref = None
+    for width, loss_at, T in COST_SETTINGS:
+        p = IICParams(width=width, loss_at=loss_at, half_window=T, input_size=64, batch_size=8,
+                      steps=repeats + 1, alternate_every=1, lr=1e-3)
+        times, t = [], time.perf_counter()
+        for snap in iic_fit(ims, p, ctx):
+            now = time.perf_counter()
+            if snap.step > 1:  # the first step pays one-off costs
+                times.append(now - t)
+            t = now
+        sec = float(np.median(times))
+        ref = ref or sec
+        print(f"width {width:4} loss at {loss_at:6} T {T:2}: {sec:6.2f} s/step "
+              f"({sec / ref:5.1f}x the first row)", flush=True)
+
+
+def summary(folder: Path) -> None:
+    """Markdown table of every ``result.json`` under ``folder``."""
+    rows = []
+    for f in sorted(folder.glob("*/result.json")):
+        r = json.loads(f.read_text())
+        outs = [o for o in ("main", "over", "region", "backbone", "multiscale", r["method"])
+                if o in r]
+        for o in outs:
+            name = r["method"] if o == r["method"] else f"{r['method']} ({o})"
+            sc = r[o]
+            steps = r.get("train", {}).get("steps", "")
+            per_image_method = o == r["method"]  # label ids differ between images
+            hs = "-" if per_image_method else f"{sc['hung_set']:.3f}"
+            ms = "-" if per_image_method else f"{sc['m2o_set']:.3f}"
+            rows.append(f"| {r['dataset']} | {name} | {sc['hung_img']:.3f} | {hs} | "
+                        f"{sc['m2o_img']:.3f} | {ms} | {steps} |")
+    print("| data | method (output) | Hungarian / image | Hungarian / set | many-to-one / image "
+          "| many-to-one / set | training steps |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def common(folder: Path, dataset: str) -> None:
+    """Per-image scores of every method on the images all of them have labelled so far.
+
+    For runs cut short (a baseline that did not get through every image): the
+    comparison is then on the same images for all methods.
+    """
+    names, _, masks, k, ignore = load(dataset, SHARED)
+    dirs = {}
+    for d in sorted(folder.glob(f"{dataset}_*")):
+        if not d.is_dir():
+            continue
+        for lab in sorted(d.glob("labels*")):
+            out = lab.name[len("labels_"):] if lab.name != "labels" else ""
+            dirs[d.name[len(dataset) + 1:] + (f" ({out})" if out else "")] = lab
+    have = [i for i, n in enumerate(names)
+            if all((lab / f"{n}.npy").exists() for lab in dirs.values())]
+    print(f"{dataset}: {len(have)} of {len(names)} images labelled by every method")
+    print("| method (output) | Hungarian / image | many-to-one / image |")
+    print("|---|---|---|")
+    for name, lab in dirs.items():
+        pairs = [(np.load(lab / f"{names[i]}.npy"), masks[i]) for i in have]
+        h = np.mean([hungarian_accuracy(p, m, ignore) for p, m in pairs])
+        m2o = np.mean([many_to_one_accuracy(p, m, ignore) for p, m in pairs])
+        print(f"| {name} | {h:.3f} | {m2o:.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    if "--summary" in sys.argv:
+        summary(Path(sys.argv[sys.argv.index("--summary") + 1]))
+        return
+    if "--common" in sys.argv:
+        i = sys.argv.index("--common")
+        common(Path(sys.argv[i + 1]), sys.argv[i + 2])
+        return
+    if "--cost" in sys.argv:
+        torch.set_num_threads(1)
+        step_cost()
+        return
+    ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    ap.add_argument("--method", required=True, help="iic, inmars, kmeans or felzenszwalb")
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", default=str(SHARED))
+    ap.add_argument("--param", action="append", default=[], help="name=value override")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    if not (root / DATASETS[args.dataset][0]).is_dir():
+        raise SystemExit(f"{args.dataset} not found under {root}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = dict(kv.split("=", 1) for kv in args.param)
+    names, images, masks, k, ignore = load(args.dataset, root)
+    result: dict = {"dataset": args.dataset, "method": args.method, "k": k,
+                    "n_images": len(images), "params": params, "preset": args.preset}
+    t0 = time.perf_counter()
+    if args.method in ("iic", "inmars"):
+        method = napari_useg.get_method(args.method)
+        params.setdefault("n_clusters", k)
+        mdir = out / "model"
+        if mdir.exists():
+            model = napari_useg.load_model(mdir, "cpu")
+        else:
+            log = open(out / "train.log", "a")  # noqa: SIM115 - kept open during training
+            snap = None
+            for snap in napari_useg.iter_fit(images, args.method, preset=args.preset,
+                                             seed=args.seed, device="cpu",
+                                             checkpoint=out / "checkpoint.pt",
+                                             checkpoint_every=10, **params):
+                print(f"{time.strftime('%H:%M:%S')} {snap}", file=log, flush=True)
+            model = snap.info["model"]
+            model.save(mdir)
+        result["train"] = model.training
+        result["params_all"] = {kk: v for kk, v in vars(model.params).items()}
+        t1 = time.perf_counter()
+        outputs = {"iic": ["main", "over"], "inmars": ["region", "backbone", "multiscale"]}
+        for o in outputs[args.method]:
+            lab_dir = out / f"labels_{o}"
+            lab_dir.mkdir(exist_ok=True)
+            preds = []
+            for name, im in zip(names, images, strict=True):
+                f = lab_dir / f"{name}.npy"
+                if f.exists():
+                    preds.append(np.load(f))
+                    continue
+                lab = model.predict(im, output=o)
+                np.save(f, lab)
+                preds.append(lab)
+            result[o] = scores(preds, masks, k, ignore)
+        result["predict_seconds"] = round(time.perf_counter() - t1, 1)
+        del method
+    else:
+        preds = per_image(args.method, images, names, out, k, params)
+        result[args.method] = scores(preds, masks, k, ignore)
+        result["seconds"] = round(time.perf_counter() - t0, 1)
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    json.dump(result, sys.stdout, indent=2, default=str)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Quality and speed of a DFC or MMT preset on BSDS500 val (used to choose the fast presets).
+
+Runs one method + preset (+ overrides) on the first N val images (sorted ids), caches
+each result in OUT/<id>.npz (a rerun skips finished images), and prints per-image
+and mean figures: Hungarian accuracy (mean over annotators), labels, iterations,
+seconds. With ``--ratio``, Kanezaki's fast preset is also run on each image in the
+same process, and the ratio of the two times is printed (robust to a busy machine).
+
+    python benchmarks/dfc_mmt_quality.py --method dfc --preset fast --n 5 --out OUT --ratio
+    python benchmarks/dfc_mmt_quality.py --method dfc --preset paper --param max_iter=100 \\
+        --n 3 --out OUT2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "bsds500"
+
+
+def load_gt(path: Path) -> list[np.ndarray]:
+    """All annotators' Segmentation maps of a BSDS500 ground-truth file."""
+    from scipy.io import loadmat
+
+    gt = loadmat(path)["groundTruth"]
+    return [gt[0, k]["Segmentation"][0, 0] for k in range(gt.shape[1])]
+
+
+def timed(image: np.ndarray, method: str, preset: str | None, seed: int,
+          params: dict) -> tuple[np.ndarray, int, float, str]:
+    """Labels, iterations, seconds and stop message of one run."""
+    from napari_useg import iter_segment
+
+    t0 = time.perf_counter()
+    snap = None
+    for snap in iter_segment(image, method, preset=preset, seed=seed,  # noqa: B007
+                             device="cpu", preview_every=0, **params):
+        pass
+    assert snap is not None and snap.labels is not None
+    return snap.labels, snap.step, time.perf_counter() - t0, snap.message
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", required=True, choices=("dfc", "mmt", "kanezaki"))
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--n", type=int, default=5)
+    ap.add_argument("--skip", type=int, default=0, help="skip the first SKIP images")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ratio", action="store_true", help="also time Kanezaki fast per image")
+    ap.add_argument("--data", default=str(SHARED))
+    ap.add_argument("--param", action="append", default=[], help="name=value override")
+    args = ap.parse_args()
+
+    import torch
+
+    from napari_useg.io import read_image
+    from napari_useg.metrics import hungarian_accuracy
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.data)
+    if not root.is_dir():
+        raise SystemExit(f"BSDS500 not found at {root}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = dict(kv.split("=", 1) for kv in args.param)
+    ids = sorted(p.stem for p in (root / "images" / "val").glob("*.jpg"))
+    ids = ids[args.skip: args.skip + args.n]
+    rows = []
+    for i in ids:
+        res = out / f"{i}.npz"
+        if res.exists():
+            z = np.load(res)
+            labels, steps, secs = z["labels"], int(z["steps"]), float(z["seconds"])
+            ref_secs = float(z["ref_seconds"])
+        else:
+            img = read_image(root / "images" / "val" / f"{i}.jpg")
+            labels, steps, secs, _ = timed(img, args.method, args.preset, args.seed, params)
+            ref_secs = timed(img, "kanezaki", "fast", args.seed, {})[2] if args.ratio else 0.0
+            np.savez_compressed(res, labels=labels, steps=steps, seconds=secs,
+                                ref_seconds=ref_secs)
+        gts = load_gt(root / "groundTruth" / "val" / f"{i}.mat")
+        acc = float(np.mean([hungarian_accuracy(labels, g) for g in gts]))
+        row = {"id": i, "acc": round(acc, 4), "labels": int(labels.max()), "steps": steps,
+               "seconds": round(secs, 2)}
+        if ref_secs:
+            row["ratio_to_kanezaki_fast"] = round(secs / ref_secs, 2)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {"method": args.method, "preset": args.preset, "params": params, "n": len(rows),
+               "mean_hungarian": round(float(np.mean([r["acc"] for r in rows])), 4),
+               "mean_seconds": round(float(np.mean([r["seconds"] for r in rows])), 2),
+               "mean_steps": round(float(np.mean([r["steps"] for r in rows])), 1)}
+    if args.ratio:
+        summary["mean_ratio_to_kanezaki_fast"] = round(
+            float(np.mean([r["ratio_to_kanezaki_fast"] for r in rows])), 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""napari widgets: the only part of napari-useg importing Qt, ``napari.qt`` or magicgui widgets."""
+
+from ._accuracy import AccuracyWidget
+from ._segment import SegmentWidget
+
+__all__ = ["AccuracyWidget", "SegmentWidget"]

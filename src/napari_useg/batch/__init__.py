@@ -1,0 +1,49 @@
+"""Batch segmentation of whole folders, on this machine or a Dask cluster.
+
+:func:`run` segments every image of a folder (or glob, or list) with one
+:mod:`dask.distributed` task per image, writes ``<stem>_labels.tif`` and a JSON
+record per image atomically, skips images already done by an earlier run, and
+reports failures without stopping. The engine underneath (:func:`iter_map`,
+:func:`map_images`) runs any picklable per-item function the same way and is
+shared with ``napari-useg evaluate --jobs``.
+
+Importing this module does not import Dask; starting a run does.
+
+Examples
+--------
+>>> from napari_useg import batch
+>>> summary = batch.run("cells/*.tif", method="kmeans", out_dir="labels",
+...                     n_clusters=3)  # doctest: +SKIP
+>>> summary.succeeded, summary.failed, summary.skipped  # doctest: +SKIP
+(40, 0, 0)
+
+From a notebook with a cluster of your own::
+
+    from distributed import Client
+    client = Client("tcp://scheduler:8786")
+    batch.run("/data/tiles", method="kanezaki", preset="fast", out_dir="/data/labels",
+              client=client)
+"""
+
+from .engine import Outcome, iter_map, local_layout, machine_cores, map_images, open_client
+from .inputs import IMAGE_SUFFIXES, find_images
+from .records import check_outputs, output_paths
+from .runner import BatchJob, ImageResult, Summary, run, segment_file
+
+__all__ = [
+    "BatchJob",
+    "IMAGE_SUFFIXES",
+    "ImageResult",
+    "Outcome",
+    "Summary",
+    "check_outputs",
+    "find_images",
+    "iter_map",
+    "local_layout",
+    "machine_cores",
+    "map_images",
+    "open_client",
+    "output_paths",
+    "run",
+    "segment_file",
+]

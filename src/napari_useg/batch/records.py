@@ -1,0 +1,196 @@
+"""Per-image outputs of a batch run, and deciding whether an existing one can be trusted.
+
+For an input ``<stem>.<ext>`` the run writes, in the output folder:
+
+``<stem>_labels.tif``
+    The labels (compressed TIFF, ``uint16``/``uint32``), written atomically.
+``<stem>_labels.json``
+    The record, written atomically *after* the labels: the method, its validated
+    parameters, seed, versions, runtime, the input's path, size, modification
+    time and SHA-256, and the labels file's SHA-256 and shape. A failed image
+    gets a record with ``"status": "error"`` and the error instead.
+
+A rerun trusts an output only when its record is complete (``"status": "ok"``,
+this format), names the same settings and the same input content, and the labels
+file has the recorded SHA-256 and a readable TIFF header of the recorded shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RECORD_FORMAT",
+    "LABELS_SUFFIX",
+    "RECORD_SUFFIX",
+    "output_paths",
+    "file_sha256",
+    "input_fingerprint",
+    "read_record",
+    "write_record",
+    "labels_header",
+    "Check",
+    "check_outputs",
+]
+
+#: Version of the record layout; records of another version are recomputed.
+RECORD_FORMAT = 1
+LABELS_SUFFIX = "_labels.tif"
+RECORD_SUFFIX = "_labels.json"
+_CHUNK = 1 << 20
+
+
+def output_paths(out_dir: str | os.PathLike, image: str | os.PathLike) -> tuple[Path, Path]:
+    """``(labels, record)`` paths of ``image``'s outputs in ``out_dir``."""
+    stem = Path(image).stem
+    out = Path(out_dir)
+    return out / f"{stem}{LABELS_SUFFIX}", out / f"{stem}{RECORD_SUFFIX}"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_fingerprint(path: str | os.PathLike, *, content: bool = True) -> dict[str, Any]:
+    """Path, size, modification time (ns) and, with ``content``, SHA-256 of an input file."""
+    p = Path(path)
+    st = p.stat()
+    out: dict[str, Any] = {"path": str(p.resolve()), "size": st.st_size,
+                           "mtime_ns": st.st_mtime_ns}
+    if content:
+        out["sha256"] = file_sha256(p)
+    return out
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record at ``path``, or ``None`` when it is missing or not a JSON object."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def write_record(path: str | os.PathLike, record: dict[str, Any], *,
+                 overwrite: bool = False) -> Path:
+    """Write ``record`` as JSON, atomically (temporary file, then rename)."""
+    from ..io.atomic import atomic_write
+
+    text = json.dumps(record, indent=1, default=str, allow_nan=False)
+    with atomic_write(path, overwrite=overwrite, suffix=".json") as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def labels_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of the labels TIFF, read from its header (no pixel data).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable TIFF.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            return tuple(int(s) for s in series.shape), str(series.dtype)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "not trusted"
+        raise ValueError(f"{path} is not a readable TIFF: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Check:
+    """Verdict on the existing outputs of one image.
+
+    Attributes
+    ----------
+    state : {"missing", "complete", "incomplete", "stale"}
+        ``missing``: nothing there. ``complete``: trusted, skip it.
+        ``incomplete``: partial, corrupt or failed before; recompute.
+        ``stale``: a complete result of other settings or of another version of
+        the input; replaced only with ``overwrite``.
+    reason : str
+        Why (for messages).
+    record : dict or None
+        The record found.
+    """
+
+    state: str
+    reason: str = ""
+    record: dict[str, Any] | None = None
+
+
+def _input_unchanged(recorded: dict[str, Any], image: Path) -> bool:
+    st = image.stat()
+    if recorded.get("size") != st.st_size:
+        return False
+    if recorded.get("mtime_ns") == st.st_mtime_ns:
+        return True
+    # touched or copied: same content is still the same input
+    return recorded.get("sha256") is not None and recorded["sha256"] == file_sha256(image)
+
+
+def check_outputs(image: str | os.PathLike, labels: str | os.PathLike,
+                  record: str | os.PathLike, config: dict[str, Any]) -> Check:
+    """Decide whether the outputs of ``image`` can be trusted by a rerun.
+
+    Parameters
+    ----------
+    image : path-like
+        The input file.
+    labels, record : path-like
+        Its labels TIFF and record JSON.
+    config : dict
+        The settings of this run (as stored in ``record["config"]``).
+
+    Returns
+    -------
+    Check
+    """
+    labels, record, image = Path(labels), Path(record), Path(image)
+    has_labels, has_record = labels.exists(), record.exists()
+    if not has_labels and not has_record:
+        return Check("missing")
+    rec = read_record(record) if has_record else None
+    if rec is None:
+        return Check("incomplete", "record missing or unreadable" if has_record or has_labels
+                     else "")
+    if rec.get("format") != RECORD_FORMAT:
+        return Check("incomplete", f"record format {rec.get('format')!r}", rec)
+    if rec.get("status") != "ok":
+        return Check("incomplete", f"failed before: {rec.get('error', {}).get('message')}", rec)
+    meta = rec.get("labels") or {}
+    if not has_labels:
+        return Check("incomplete", "labels file missing", rec)
+    try:
+        shape, _ = labels_header(labels)
+    except ValueError as exc:
+        return Check("incomplete", str(exc), rec)
+    if list(shape) != list(meta.get("shape", [])):
+        return Check("incomplete", f"labels shape {shape} differs from the record's "
+                                   f"{meta.get('shape')}", rec)
+    if meta.get("sha256") != file_sha256(labels):
+        return Check("incomplete", "labels file does not match the record's checksum", rec)
+    if rec.get("config") != config:
+        old = rec.get("config") or {}
+        diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        return Check("stale", f"made with other settings (differs in {diff})", rec)
+    try:
+        same = _input_unchanged(rec.get("input") or {}, image)
+    except OSError as exc:
+        return Check("incomplete", f"cannot stat input: {exc}", rec)
+    if not same:
+        return Check("stale", "the input file changed since", rec)
+    return Check("complete", "", rec)

@@ -1,0 +1,81 @@
+"""``napari-useg batch``: segment a whole folder on this machine or a Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._params import add_method_options, collect_params, preparse_method
+
+NAME = "batch"
+HELP = ("segment every image of folders/globs with one Dask task per image (local cluster "
+        "or --scheduler); resumable, writes <stem>_labels.tif + .json per image")
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT_DIR_OR_GLOB",
+                        help="folder(s) of images, quoted glob pattern(s) ('**' recurses) "
+                             "or files")
+    parser.add_argument("--method", "-m", default=None,
+                        help="method name (see `napari-useg methods`); not needed with --model")
+    parser.add_argument("--out", required=True, metavar="OUT_DIR",
+                        help="output folder: <stem>_labels.tif and <stem>_labels.json per image")
+    parser.add_argument("--model", default=None, metavar="SAVED_MODEL",
+                        help="model folder written by `napari-useg fit`: loaded once, sent to "
+                             "each worker once")
+    parser.add_argument("--model-output", default=None,
+                        help="with --model: which output labels the images (e.g. main/over)")
+    parser.add_argument("--tile-size", type=_positive, default=512,
+                        help="with --model: tile side of the prediction (default 512)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="submit to a running Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--workers", type=_positive, default=None, metavar="N",
+                       help="processes of the local cluster (default: sized to the machine)")
+    parser.add_argument("--threads-per-worker", type=_positive, default=None, metavar="T",
+                        help="compute threads of each image's task (default: cores / workers)")
+    parser.add_argument("--preset", default=None, help="named parameter set, e.g. paper or fast")
+    parser.add_argument("--channel-axis", type=int, default=None,
+                        help="axis of each image holding channels (RGB is detected)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of every image "
+                                                            "(default 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs made with other settings or from changed inputs "
+                             "(up-to-date outputs are always kept)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar and no dashboard address")
+    add_method_options(parser, preparse_method(argv, default=""))
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch import run as run_batch
+
+    if args.method is None and args.model is None:
+        raise ValueError("give --method (or --model)")
+    try:
+        summary = run_batch(
+            args.inputs, method=args.method, out_dir=args.out, scheduler=args.scheduler,
+            workers=args.workers, threads_per_worker=args.threads_per_worker,
+            model=args.model, seed=args.seed, preset=args.preset, overwrite=args.overwrite,
+            channel_axis=args.channel_axis, device=args.device,
+            model_output=args.model_output, tile_size=args.tile_size,
+            progress=not args.quiet, quiet=args.quiet, **collect_params(args))
+    except ConnectionError as exc:
+        print(f"napari-useg batch: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    if summary.failed:
+        print(f"napari-useg batch: {summary.failed} image(s) failed; their errors are in "
+              f"their records (<stem>_labels.json)", file=sys.stderr)
+    return summary.exit_code

@@ -1,0 +1,75 @@
+"""``napari-useg predict``: label images with a saved dataset-level model (tiled)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "predict"
+HELP = "label images with a model saved by `napari-useg fit` (tiled, any size)"
+
+
+def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    parser.add_argument("images", nargs="+", help="image file(s) to label")
+    parser.add_argument("--model", required=True, help="model folder written by `fit`")
+    parser.add_argument("-o", "--output-file", dest="output_file", default=None,
+                        help="labels TIFF (one image only; default <stem>_labels.tif)")
+    parser.add_argument("--out-dir", default=None,
+                        help="folder for <stem>_labels.tif files (several images)")
+    parser.add_argument("--output", default=None,
+                        help="model output: main/over (iic), region/backbone/multiscale (inmars)")
+    parser.add_argument("--channel-axis", type=int, default=None,
+                        help="axis of the image holding channels")
+    parser.add_argument("--tile-size", type=int, default=512, help="tile side (default 512)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from ..io import read_image, write_labels
+    from ..model import load_model
+
+    if args.output_file and len(args.images) > 1:
+        raise ValueError("-o names one file; use --out-dir for several images")
+    targets = []
+    for img in args.images:
+        stem = Path(img).stem
+        if args.output_file:
+            t = Path(args.output_file)
+        elif args.out_dir:
+            t = Path(args.out_dir) / f"{stem}_labels.tif"
+        else:
+            t = Path(f"{stem}_labels.tif")
+        if t.exists() and not args.overwrite:
+            raise FileExistsError(f"{t} exists; pass --overwrite to replace it")
+        targets.append(t)
+    model = load_model(args.model, device=args.device)
+    output = model._check_output(args.output)
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    for img, target in zip(args.images, targets, strict=True):
+        image = read_image(img)
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(desc=Path(img).name, unit="tile", file=sys.stderr)
+
+        def tick(done: int, total: int, bar=bar) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+        labels = model.predict(image, channel_axis=args.channel_axis, output=output,
+                               tile_size=args.tile_size, on_tile=tick)
+        if bar is not None:
+            bar.close()
+        meta = {"method": model.method, "model": str(args.model), "output": output,
+                "source": str(img), "napari_useg_version": __version__}
+        write_labels(target, labels, overwrite=args.overwrite, metadata=meta)
+        print(f"wrote {target} ({model.n_labels(output)} classes, output {output})")
+    return 0

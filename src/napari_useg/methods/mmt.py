@@ -1,0 +1,225 @@
+"""Mutual mean-teaching for segmentation: Wu, Guo, Zhang, Xu, "Unsupervised image segmentation
+using mutual mean-teaching", arXiv 2012.08922, 2020 (after Ge, Chen, Li, MMT, ICLR 2020).
+
+Two networks of the same architecture (:class:`~napari_useg.nn.feature_net.FeatureNet`,
+M = 3, q = 100) start from different random initialisations; each has a mean model,
+the temporal average of its parameters (:mod:`napari_useg.nn.mean_teacher`: EMA with
+alpha = 0.999 after a ``1 - 1/(t+1)`` warm-up). Every iteration trains them in turn
+(Algorithm 1 of the paper):
+
+1. network 1: the labels of mean model 2 (argmax of its response) are aligned into
+   network 1's label space, i.e. renamed by the maximum-overlap one-to-one assignment
+   between them and network 1's own argmax labels (Hungarian algorithm on the q x q
+   overlap matrix, :func:`napari_useg.align.overlap_permutation`; unmatched clusters
+   keep their ids); loss = cross-entropy to these pseudo-labels + beta x total
+   variation of the response (:func:`~napari_useg.nn.losses.total_variation_loss`);
+   SGD step (lr 0.1, momentum 0.9); mean model 1 is updated;
+2. the converse: network 2 learns from the aligned labels of the (just updated) mean
+   model 1, then mean model 2 is updated.
+
+Output
+------
+The labels of **mean model 1** after the last iteration. Mean models rather than
+networks because the temporal average is what MMT makes stable (the networks
+follow noisy pseudo-labels step by step; their averages move slowly), as in MMT's
+own evaluation. Mean model 1 because its labels are exactly the pseudo-labels
+network 2 was taught with in the last iteration, so they are the labels the stop
+rule saw and no extra forward pass is needed; both mean models are trained
+symmetrically and agree up to alignment once training has settled
+(``info["agreement"]`` in the final snapshot: the fraction of pixels where network
+2's labels equal mean model 1's aligned labels).
+
+Stopping: after ``max_iter`` iterations (T = 1000 in the paper), or once mean model
+1 gives ``min_labels`` labels or fewer (as the authors' baselines do; the paper
+states no rule), or with the labels-stable rule of the fast preset.
+
+The paper gives no value of beta and writes both losses as sums over pixels; here
+cross-entropy is a mean over pixels and the total variation a mean over its
+differences, so beta = 1 weighs it like Kim 2020's mu = 1.
+
+Presets
+-------
+``paper``
+    p = q = 100, M = 3, T = 1000, alpha = 0.999, full resolution.
+``fast`` (default)
+    Fewer channels, a working resolution, fewer iterations and a shorter averaging
+    window; chosen by measurement (docs/dfc_mmt.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..align import overlap_permutation
+from ..image import PreparedImage
+from ..nn.allocator import reuse_large_blocks
+from ..nn.feature_net import FeatureNet, seeded
+from ..nn.image_loop import ChangeMonitor, image_tensor, preview_labels, sgd, upsample_response
+from ..nn.losses import total_variation_loss
+from ..nn.mean_teacher import ema_update, make_mean_model
+from ..params import param
+from ..progress import Progress
+from ..registry import Method, RunContext, register
+from ..workres import to_working_resolution
+
+__all__ = ["MmtParams", "METHOD", "aligned_targets"]
+
+
+@dataclass(frozen=True)
+class MmtParams:
+    """Parameters of mutual mean-teaching for segmentation (Wu et al. 2020)."""
+
+    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
+    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2,
+                            high=1024)
+    n_conv: int = param(3, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
+    max_iter: int = param(1000, "T: maximum number of iterations (each trains both networks)",
+                          low=1, high=100000)
+    min_labels: int = param(3, "stop once mean model 1 gives this many labels or fewer", low=1,
+                            high=1024)
+    beta: float = param(1.0, "weight of the total-variation loss", low=0.0, high=1000.0)
+    alpha: float = param(0.999, "EMA momentum of the mean models (after the warm-up)",
+                         low=0.0, high=0.999999)
+    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
+    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
+    max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
+                          low=0, high=100_000)
+    patience: int = param(0, "stop when mean model 1's labels change in < change_tol of the "
+                             "pixels for this many iterations in a row (0: off)", low=0,
+                          high=100000)
+    change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
+                                     "unchanged", low=0.0, high=1.0)
+    init: str = param("xavier", "weight initialisation", choices=("xavier", "torch"))
+
+    def check(self) -> None:
+        """Cross-parameter checks."""
+        if self.min_labels > self.n_clusters:
+            raise ValueError(
+                f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
+            )
+
+
+PRESETS = {
+    "paper": {},
+    "fast": {
+        "n_features": 32,
+        "n_clusters": 32,
+        "max_iter": 100,
+        "max_side": 160,
+        "beta": 3.0,
+        "alpha": 0.9,
+        "patience": 10,
+        "change_tol": 0.002,
+    },
+}
+
+
+def aligned_targets(pseudo: torch.Tensor, own: torch.Tensor, q: int) -> torch.Tensor:
+    """Rename ``pseudo`` labels (another model's argmax) into the label space of ``own``.
+
+    The ``q x q`` overlap matrix is one ``bincount``; the permutation comes from
+    :func:`napari_useg.align.overlap_permutation` (Hungarian, maximum overlap;
+    unmatched clusters keep their ids when free).
+
+    Parameters
+    ----------
+    pseudo, own : torch.Tensor
+        Flat ``int64`` label tensors with values in ``0..q-1``.
+    q : int
+        Number of channels.
+
+    Returns
+    -------
+    torch.Tensor
+        ``pseudo`` renamed, same device.
+    """
+    overlap = torch.bincount(pseudo * q + own, minlength=q * q).view(q, q)
+    lut = overlap_permutation(overlap.cpu().numpy())
+    return torch.from_numpy(lut).to(pseudo.device)[pseudo]
+
+
+def run(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Progress]:
+    """Iterate mutual mean-teaching on one image (see the module docstring)."""
+    with reuse_large_blocks():  # keep large activation buffers in the heap (glibc)
+        yield from _iterate(image, p, ctx)
+
+
+def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Progress]:
+    dev = ctx.device
+    full_h, full_w = image.shape
+    work, _ = to_working_resolution(image.data, p.max_side)
+    h, w = work.shape[:2]
+    q = p.n_clusters
+    with seeded(ctx.seed):  # two draws from one seeded stream: different initialisations
+        nets = [FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init)
+                for _ in range(2)]
+    nets = [n.to(dev).train() for n in nets]
+    means = [make_mean_model(n) for n in nets]
+    opts = [sgd(n, p.lr, p.momentum) for n in nets]
+    x = image_tensor(work, dev)
+
+    monitor = ChangeMonitor(p.patience, p.change_tol)
+    why = f"reached {p.max_iter} iterations"
+    for step in range(1, p.max_iter + 1):
+        losses = []
+        for i in (0, 1):
+            other = 1 - i
+            with torch.no_grad():
+                mean_out = means[other](x)[0]  # (q, h, w)
+                pseudo = mean_out.argmax(dim=0).ravel()
+            opts[i].zero_grad(set_to_none=True)
+            out = nets[i](x)
+            resp = out[0].permute(1, 2, 0).reshape(-1, q)
+            own = resp.detach().argmax(dim=1)
+            target = aligned_targets(pseudo, own, q)
+            loss = F.cross_entropy(resp, target)
+            if p.beta:
+                loss = loss + p.beta * total_variation_loss(out)
+            loss.backward()
+            opts[i].step()
+            ema_update(means[i], nets[i], step - 1, p.alpha)
+            losses.append(float(loss.item()))
+        # in the second half, `pseudo` / `mean_out` are mean model 1's labels / response
+        labels1, resp1 = pseudo, mean_out
+        agreement = float((target == own).float().mean().item())
+        n_labels = int(torch.bincount(labels1, minlength=q).count_nonzero().item())
+        settled = monitor.update(labels1)
+        stop = False
+        if n_labels <= p.min_labels:
+            why, stop = f"{n_labels} labels <= min_labels {p.min_labels}", True
+        elif settled:
+            why, stop = f"labels stable for {p.patience} iterations", True
+        if stop or step == p.max_iter:
+            break
+        labels = None
+        if ctx.wants_preview(step, p.max_iter):
+            labels = preview_labels(labels1, (h, w), (full_h, full_w))
+        yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)),
+                       n_labels=n_labels, labels=labels)
+
+    final = upsample_response(resp1, (full_h, full_w)).argmax(dim=0)
+    yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)), n_labels=n_labels,
+                   labels=final.cpu().numpy(), done=True, message=f"stopped: {why}",
+                   info={"output": "mean model 1", "agreement": agreement})
+
+
+METHOD = register(
+    Method(
+        name="mmt",
+        title="Mutual mean-teaching (Wu 2020)",
+        summary="Two CNNs teach each other with the aligned labels of each other's temporal "
+                "average; the result is more stable across seeds than a single network.",
+        reference="Z. Wu, L. Guo, H. Zhang, D. Xu, Unsupervised image segmentation using mutual "
+                  "mean-teaching, arXiv 2012.08922, 2020",
+        params=MmtParams,
+        run=run,
+        presets=PRESETS,
+        default_preset="fast",
+        uses_torch=True,
+    )
+)

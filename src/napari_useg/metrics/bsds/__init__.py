@@ -1,0 +1,61 @@
+"""The BSDS500 benchmark (Arbelaez et al., TPAMI 2011), reimplemented with numpy and scipy.
+
+Region benchmark (segmentation covering, probabilistic Rand index, variation of
+information) and boundary benchmark (precision, recall, F with human and machine
+boundary pixels matched one-to-one within 0.0075 of the image diagonal), with ODS,
+OIS and average precision, for the benchmark's three inputs: a list of label maps
+(``segs``), an ultrametric contour map (``ucm2``) or a soft boundary map (``pb``).
+It reproduces the official numbers of the benchmark's own test cases (see
+``tests/test_metrics_bsds.py`` and ``docs/evaluation.md``).
+
+>>> from napari_useg.metrics.bsds import evaluate_folder  # doctest: +SKIP
+>>> res = evaluate_folder("bench/ucm2", "bench/groundTruth", nthresh=5)  # doctest: +SKIP
+>>> res.boundary.ods_f, res.region.covering_ods  # doctest: +SKIP
+"""
+
+from .boundaries import correspond_pixels, max_dist_pixels, seg2bdry, thin_boundaries
+from .collect import (
+    BoundarySummary,
+    RegionSummary,
+    collect_boundary,
+    collect_region,
+    fmeasure,
+    write_official_files,
+)
+from .folder import FolderResult, evaluate_folder, read_result
+from .image import (
+    BoundaryCounts,
+    RegionCounts,
+    boundary_counts,
+    boundary_counts_maps,
+    gt_boundaries_from_segs,
+    region_counts,
+    region_counts_segs,
+)
+from .inputs import linspace_thresholds, ucm2_regions, ucm2_to_segs
+
+__all__ = [
+    "BoundaryCounts",
+    "BoundarySummary",
+    "FolderResult",
+    "RegionCounts",
+    "RegionSummary",
+    "boundary_counts",
+    "boundary_counts_maps",
+    "collect_boundary",
+    "collect_region",
+    "correspond_pixels",
+    "evaluate_folder",
+    "fmeasure",
+    "gt_boundaries_from_segs",
+    "linspace_thresholds",
+    "max_dist_pixels",
+    "read_result",
+    "region_counts",
+    "region_counts_segs",
+    "seg2bdry",
+    "thin_boundaries",
+    "ucm2_regions",
+    "ucm2_to_segs",
+    "write_official_files",
+]

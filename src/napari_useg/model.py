@@ -1,0 +1,408 @@
+"""Fitted dataset-level models: prediction on new images, saving and loading.
+
+A :class:`Model` holds a trained network of a dataset-level method (IIC,
+InMARS), the method's parameters, the channel layout it was trained on and the
+normalisation of raw pixel values. Labels mean the same on every image: label
+``j`` (``1..k``) is cluster ``j - 1`` of the network, so a model applied to a
+folder of images or to the tiles of a huge one gives consistent classes.
+
+Normalisation (decided once, at fit time, stored in the model):
+
+``"dataset"`` (default)
+    Per-channel ranges in raw units computed on the pooled training pixels with
+    the rules of :func:`napari_useg.image.prepare_image` (``uint8``: 0-255;
+    floats already in [0, 1]: as they are; anything else, e.g. ``uint16``: 1st
+    and 99.8th percentiles). New images are scaled with the *stored* ranges, so
+    a dim image stays dim instead of being stretched.
+``"per_image"``
+    Every image (training and new) is scaled on its own, as
+    :func:`~napari_useg.image.prepare_image` does; use it when exposure varies a
+    lot between images.
+
+Saved layout (a folder): ``config.json`` (format version, method, parameters,
+channel layout, normalisation, training summary, package version) and
+``weights.pt`` (a plain ``state_dict``, loaded with ``torch.load(...,
+weights_only=True)``, so loading never runs pickled code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .image import apply_ranges, channel_ranges, channels_last
+from .params import build_params, params_to_dict
+from .tiling import predict_tiled, round_up
+
+__all__ = ["Model", "load_model", "model_class", "FORMAT_VERSION"]
+
+#: Version of the saved-model layout.
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "weights.pt"
+
+_CLASSES: dict[str, type[Model]] = {}
+
+
+def model_class(name: str):
+    """Class decorator: register the :class:`Model` subclass of method ``name``."""
+
+    def deco(cls: type[Model]) -> type[Model]:
+        cls.method = name
+        _CLASSES[name] = cls
+        return cls
+
+    return deco
+
+
+class Model:
+    """A trained dataset-level segmentation model.
+
+    Subclasses (one per method) define ``outputs``, ``build_net``, ``multiple``
+    and ``label_window``; users only call :meth:`predict`, :meth:`save` and
+    :func:`load_model`.
+
+    Attributes
+    ----------
+    method : str
+        Name of the method that trained it.
+    params : dataclass
+        The method's parameters.
+    net : torch.nn.Module
+        The network (in eval mode).
+    n_channels : int
+        Channels the model expects.
+    is_rgb : bool
+        Whether the first three channels are RGB.
+    normalisation : dict
+        ``{"mode": "dataset", "lo": [...], "hi": [...], "dtype": "uint8"}`` or
+        ``{"mode": "per_image"}``.
+    training : dict
+        Summary of the training run (steps, seed, images, final loss, seconds).
+    """
+
+    method: str = ""
+    outputs: tuple[str, ...] = ()
+
+    def __init__(self, params: Any, net: nn.Module, *, n_channels: int, is_rgb: bool,
+                 normalisation: dict[str, Any] | None = None,
+                 training: dict[str, Any] | None = None,
+                 device: torch.device | str | None = None) -> None:
+        self.params = params
+        self.net = net.eval()
+        self.n_channels = int(n_channels)
+        self.is_rgb = bool(is_rgb)
+        self.normalisation = dict(normalisation or {"mode": "per_image"})
+        self.training = dict(training or {})
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.net.to(self.device)
+        self._radius: int | None = None
+
+    # ---- to be provided by each method ---------------------------------------------------
+    @classmethod
+    def build_net(cls, params: Any, n_channels: int, is_rgb: bool) -> nn.Module:
+        """A freshly initialised network for ``params`` (weights are then loaded)."""
+        raise NotImplementedError
+
+    @property
+    def multiple(self) -> int:
+        """Input sides and tile origins must be multiples of this."""
+        raise NotImplementedError
+
+    @property
+    def default_output(self) -> str:
+        """Output used when :meth:`predict` is given none."""
+        return self.outputs[0]
+
+    def n_labels(self, output: str | None = None) -> int:
+        """Number of classes of ``output``."""
+        raise NotImplementedError
+
+    def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel scores ``(N, k, H, W)`` at input resolution (probes the receptive field)."""
+        raise NotImplementedError
+
+    def label_window(self, window: np.ndarray, output: str) -> np.ndarray:
+        """Cluster indices ``0..k-1`` of a ``float32`` ``(h, w, C)`` window."""
+        raise NotImplementedError
+
+    def extra_margin(self, output: str) -> int:
+        """Context needed beyond the network's receptive field (e.g. superpixels)."""
+        return 0
+
+    # ---- prediction ------------------------------------------------------------------------
+    def receptive_radius(self, limit: int = 512) -> int:
+        """Pixels of context the network uses on each side, measured once by back-propagation.
+
+        A random window is pushed through the network in eval mode and the
+        gradient of the centre pixel's scores with respect to the input is
+        non-zero exactly inside the receptive field. Capped at ``limit``.
+        """
+        if self._radius is not None:
+            return self._radius
+        m = self.multiple
+        r = max(16, m)
+        gen = torch.Generator().manual_seed(0)
+        while True:
+            size = round_up(2 * r + m, 2 * m)
+            x = torch.rand(1, self.n_channels, size, size, generator=gen).to(self.device)
+            x.requires_grad_(True)
+            c = size // 2
+            with torch.enable_grad():
+                out = self.pixel_logits(x)
+                out[0, :, c, c].sum().backward()
+            g = (x.grad.abs().sum(dim=(0, 1)) > 0).cpu().numpy()
+            ys, xs = np.nonzero(g)
+            extent = int(max(np.abs(ys - c).max(), np.abs(xs - c).max())) if ys.size else 0
+            if extent < r - 1 or r >= limit:
+                self._radius = min(extent + 1, limit)
+                return self._radius
+            r *= 2
+
+    def margin(self, output: str | None = None) -> int:
+        """Default tile margin for ``output``: receptive radius plus any extra context."""
+        output = self._check_output(output)
+        return round_up(self.receptive_radius() + self.extra_margin(output), self.multiple)
+
+    def _check_output(self, output: str | None) -> str:
+        output = self.default_output if output is None else output
+        if output not in self.outputs:
+            raise ValueError(f"{self.method} model has no output {output!r}; "
+                             f"choose one of {list(self.outputs)}")
+        return output
+
+    def _normaliser(self, arr):
+        mode = self.normalisation.get("mode")
+        if mode == "per_image":
+            lo, hi = channel_ranges([arr])
+        elif mode == "dataset":
+            lo = np.asarray(self.normalisation["lo"], dtype=np.float64)
+            hi = np.asarray(self.normalisation["hi"], dtype=np.float64)
+            want = self.normalisation.get("dtype")
+            if want and str(np.dtype(arr.dtype)) != want:
+                warnings.warn(
+                    f"the model was trained on {want} images and is applied to a "
+                    f"{np.dtype(arr.dtype)} image: values are scaled with the training ranges "
+                    f"({lo.tolist()} .. {hi.tolist()}); convert the image if they differ",
+                    UserWarning, stacklevel=3,
+                )
+        else:  # pragma: no cover - corrupted config
+            raise ValueError(f"unknown normalisation mode {mode!r}")
+
+        def normalise(raw: np.ndarray) -> np.ndarray:
+            if np.issubdtype(raw.dtype, np.floating) and not np.isfinite(raw).all():
+                raise ValueError("image contains NaN or infinite values")
+            return apply_ranges(raw, lo, hi)
+
+        return normalise
+
+    def check_image(self, image, channel_axis: int | None = None):
+        """Validate ``image`` against the model's channel layout; return the raw ``(H, W, C)`` view.
+
+        Raises
+        ------
+        ValueError
+            If the number of channels differs from the training images'.
+        """
+        arr, _ = channels_last(image, channel_axis)
+        c = int(arr.shape[-1])
+        if c != self.n_channels:
+            kind = "RGB" if self.is_rgb and self.n_channels == 3 else f"{self.n_channels}-channel"
+            raise ValueError(
+                f"this {self.method} model was trained on {kind} images ({self.n_channels} "
+                f"channel(s)) but the image has {c} channel(s) (channels-last shape "
+                f"{tuple(arr.shape)}); "
+                "pass channel_axis or convert the image"
+            )
+        return arr
+
+    def predict(self, image, *, channel_axis: int | None = None, output: str | None = None,
+                tile_size: int = 512, margin: int | None = None,
+                on_tile=None) -> np.ndarray:
+        """Label an image of any size (tiled, memory bounded by ``tile_size``).
+
+        Parameters
+        ----------
+        image : array_like
+            2-D grayscale, RGB(A), or multichannel with ``channel_axis``; NumPy or
+            dask (read one tile at a time). Must have the training images'
+            number of channels.
+        channel_axis : int, optional
+            Axis holding the channels.
+        output : str, optional
+            Which output to label with (see ``outputs``; e.g. ``"main"`` or
+            ``"over"`` for IIC, ``"region"``, ``"backbone"`` or ``"multiscale"``
+            for InMARS).
+        tile_size : int
+            Side of the part of each tile that is kept.
+        margin : int, optional
+            Context around each tile (default: the network's receptive radius,
+            which makes the tiled result equal to a whole-image prediction).
+        on_tile : callable, optional
+            ``on_tile(done, total)`` after every tile.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``int32`` labels ``1..k`` (label ``j`` is cluster ``j - 1`` on every image).
+
+        Raises
+        ------
+        ValueError
+            For a wrong number of channels, an unknown output or bad tiling values.
+        """
+        output = self._check_output(output)
+        arr = self.check_image(image, channel_axis)
+        normalise = self._normaliser(arr)
+        return self._predict_raw(arr, normalise, output, tile_size, margin, on_tile)
+
+    def predict_prepared(self, data: np.ndarray, *, output: str | None = None,
+                         tile_size: int = 512, margin: int | None = None) -> np.ndarray:
+        """:meth:`predict` for data already normalised (``float32`` ``(H, W, C)`` in [0, 1])."""
+        output = self._check_output(output)
+        if data.ndim != 3 or data.shape[-1] != self.n_channels:
+            raise ValueError(f"expected (H, W, {self.n_channels}) data, got {data.shape}")
+        return self._predict_raw(data, lambda w: np.asarray(w, dtype=np.float32), output,
+                                 tile_size, margin, None)
+
+    def _predict_raw(self, arr, normalise, output, tile_size, margin, on_tile) -> np.ndarray:
+        if margin is None:
+            margin = self.margin(output)
+        self.net.eval()
+        with torch.no_grad():
+            labels = predict_tiled(arr, lambda w: self.label_window(w, output),
+                                   tile_size=tile_size, margin=margin, multiple=self.multiple,
+                                   normalise=normalise, on_tile=on_tile)
+        labels += 1
+        return labels
+
+    def to(self, device: torch.device | str) -> Model:
+        """Move the network to ``device`` (returns ``self``)."""
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    # ---- persistence -----------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description (everything but the weights)."""
+        from . import __version__
+
+        return {
+            "format": FORMAT_VERSION,
+            "method": self.method,
+            "params": params_to_dict(self.params),
+            "channels": {"n_channels": self.n_channels, "is_rgb": self.is_rgb},
+            "normalisation": self.normalisation,
+            "training": self.training,
+            "napari_useg_version": __version__,
+        }
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the model to the folder ``path`` (``config.json`` + ``weights.pt``).
+
+        The folder is written next to its destination and moved into place, so an
+        interrupted save leaves no half-written model.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is false.
+        """
+        dest = Path(path)
+        if dest.exists() and not overwrite:
+            raise FileExistsError(f"{dest} exists; pass overwrite=True (CLI: --overwrite)")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+            torch.save(state, tmp / WEIGHTS_NAME)
+            (tmp / CONFIG_NAME).write_text(json.dumps(self.config(), indent=2, default=float))
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return dest
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} {self.method}: {self.n_channels} channel(s), outputs "
+                f"{list(self.outputs)}, normalisation {self.normalisation.get('mode')}>")
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> Model:
+    """Load a model saved with :meth:`Model.save`.
+
+    Parameters
+    ----------
+    path : path-like
+        The model folder (or its ``config.json``).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or one of its files is missing.
+    ValueError
+        If the files are not a model this version can read.
+
+    Examples
+    --------
+    >>> import numpy as np, napari_useg, tempfile, os
+    >>> imgs = [np.random.default_rng(i).integers(0, 255, (32, 32), np.uint8) for i in range(2)]
+    >>> m = napari_useg.fit(imgs, "iic", preset="fast", steps=1, input_size=16, batch_size=2)
+    >>> d = os.path.join(tempfile.mkdtemp(), "m")
+    >>> _ = m.save(d)
+    >>> (napari_useg.load_model(d, "cpu").predict(imgs[0]) == m.predict(imgs[0])).all()
+    True
+    """
+    from .device import resolve_device
+    from .registry import get_method
+
+    p = Path(path)
+    if p.is_file() and p.name == CONFIG_NAME:
+        p = p.parent
+    if not p.is_dir():
+        raise FileNotFoundError(f"no model folder at {p}")
+    cfg_path, w_path = p / CONFIG_NAME, p / WEIGHTS_NAME
+    for f in (cfg_path, w_path):
+        if not f.is_file():
+            raise FileNotFoundError(f"model folder {p} has no {f.name}")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    fmt = cfg.get("format")
+    if fmt != FORMAT_VERSION:
+        raise ValueError(f"{cfg_path}: model format {fmt!r} is not supported "
+                         f"(this version reads format {FORMAT_VERSION})")
+    method = get_method(cfg["method"])  # imports the method modules (registers model classes)
+    cls = _CLASSES.get(method.name)
+    if cls is None:
+        raise ValueError(f"method {method.name!r} has no saved-model support")
+    params = build_params(method.params, cfg["params"], method=method.name)
+    ch = cfg["channels"]
+    net = cls.build_net(params, int(ch["n_channels"]), bool(ch["is_rgb"]))
+    state = torch.load(w_path, map_location="cpu", weights_only=True)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{w_path} does not match the network described in {cfg_path}: "
+                         f"{exc}") from exc
+    return cls(params, net, n_channels=int(ch["n_channels"]), is_rgb=bool(ch["is_rgb"]),
+               normalisation=cfg.get("normalisation"), training=cfg.get("training"),
+               device=resolve_device(device))

@@ -1,0 +1,89 @@
+"""Spatial regularisers of the response map: Kim 2020's continuity loss and the total variation.
+
+Both take the normalised response ``(N, q, H, W)`` of a
+:class:`~napari_useg.nn.feature_net.FeatureNet` (no softmax) and penalise the L1
+differences between neighbouring pixels; they differ only in the pixels they cover
+and in how they are normalised.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["spatial_continuity_loss", "total_variation_loss"]
+
+
+def _check(resp: torch.Tensor) -> None:
+    if resp.ndim != 4:
+        raise ValueError(f"response must be (N, q, H, W), got shape {tuple(resp.shape)}")
+    if resp.shape[-2] < 2 or resp.shape[-1] < 2:
+        raise ValueError(f"response needs at least 2x2 pixels, got {tuple(resp.shape[-2:])}")
+
+
+def spatial_continuity_loss(resp: torch.Tensor) -> torch.Tensor:
+    """Spatial continuity loss of Kim, Kanezaki and Tanaka (TIP 2020), Eq. (4).
+
+    The mean absolute difference between vertically adjacent pixels plus the mean
+    absolute difference between horizontally adjacent pixels, each mean taken over
+    all its elements, i.e. over ``N·(H-1)·W·q`` and ``N·H·(W-1)·q`` values
+    respectively, exactly as the authors' ``L1Loss`` against a zero target (without
+    building that target).
+
+    Parameters
+    ----------
+    resp : torch.Tensor
+        ``(N, q, H, W)`` response map.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> r = torch.zeros(1, 1, 2, 3); r[..., 1, :] = 1.0  # bottom row differs
+    >>> float(spatial_continuity_loss(r))  # vertical mean 1, horizontal mean 0
+    1.0
+    """
+    _check(resp)
+    vertical = (resp[..., 1:, :] - resp[..., :-1, :]).abs().mean()
+    horizontal = (resp[..., :, 1:] - resp[..., :, :-1]).abs().mean()
+    return vertical + horizontal
+
+
+def total_variation_loss(resp: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Anisotropic total variation of the response, as written in Wu et al. 2020 (MMT), Sec. 3.2.
+
+    ``sum_{i<W-1, j<H-1} |y[j, i+1] - y[j, i]|_1 + |y[j+1, i] - y[j, i]|_1``: the L1
+    norms (over the ``q`` channels) of the horizontal and vertical forward
+    differences, summed over the ``(H-1) x (W-1)`` pixels that have both neighbours.
+
+    Parameters
+    ----------
+    resp : torch.Tensor
+        ``(N, q, H, W)`` response map.
+    reduction : {"mean", "sum"}
+        ``"sum"``: the formula above (summed over the batch too). ``"mean"``: divided
+        by ``N·(H-1)·(W-1)·q``, the number of differences per direction, so that a
+        weight ``beta`` means the same thing as Kim 2020's ``mu`` whatever the image
+        size and ``q`` (the paper gives no value for ``beta``).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> r = torch.zeros(1, 1, 3, 3); r[..., 0, 0] = 1.0  # one corner differs from both neighbours
+    >>> float(total_variation_loss(r, "sum")), float(total_variation_loss(r))
+    (2.0, 0.5)
+    """
+    _check(resp)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    core = resp[..., :-1, :-1]
+    tv = (resp[..., :-1, 1:] - core).abs().sum() + (resp[..., 1:, :-1] - core).abs().sum()
+    if reduction == "sum":
+        return tv
+    return tv / core.numel()

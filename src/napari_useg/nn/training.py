@@ -1,0 +1,189 @@
+"""Training helpers of the dataset-level methods: random crops, resumable checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["CropSampler", "Checkpoint", "fingerprint", "run_params", "resume", "save_state",
+           "rng_state", "set_rng_state"]
+
+
+class CropSampler:
+    """Random square crops from a collection of ``(H, W, C)`` float images.
+
+    Each crop picks an image with probability proportional to its area (every
+    pixel is equally likely to be seen) and a uniform position in it. Images
+    smaller than the crop are mirror-padded once (their superpixel maps get
+    ``-1``, i.e. ignored). With ``superpixels`` given, each crop's superpixel
+    ids are renumbered ``0..n-1`` and offset so they are unique in the batch.
+
+    Parameters
+    ----------
+    images : list of numpy.ndarray
+        ``float32`` ``(H, W, C)`` images.
+    size : int
+        Crop side.
+    superpixels : list of numpy.ndarray, optional
+        Integer id maps ``(H, W)`` matching ``images``.
+    """
+
+    def __init__(self, images: list[np.ndarray], size: int,
+                 superpixels: list[np.ndarray] | None = None) -> None:
+        self.size = int(size)
+        self.images: list[np.ndarray] = []
+        self.sps: list[np.ndarray] | None = [] if superpixels is not None else None
+        for i, im in enumerate(images):
+            h, w = im.shape[:2]
+            ph, pw = max(0, self.size - h), max(0, self.size - w)
+            if ph or pw:
+                im = np.pad(im, ((0, ph), (0, pw), (0, 0)), mode="reflect" if min(h, w) > 1
+                            else "edge")
+            self.images.append(np.ascontiguousarray(im, dtype=np.float32))
+            if self.sps is not None:
+                sp = np.asarray(superpixels[i]).astype(np.int64)
+                if ph or pw:
+                    sp = np.pad(sp, ((0, ph), (0, pw)), constant_values=-1)
+                self.sps.append(sp)
+        areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
+        self.total_area = float(areas.sum())
+        self.prob = areas / areas.sum()
+
+    def steps_per_epoch(self, batch: int) -> int:
+        """Batches needed to cover the collection's area once."""
+        return max(1, math.ceil(self.total_area / (self.size * self.size) / batch))
+
+    def sample(self, rng: np.random.Generator,
+               batch: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """A batch ``(B, C, s, s)``, its superpixel ids ``(B, s, s)`` (or None) and their count."""
+        s = self.size
+        which = rng.choice(len(self.images), size=batch, p=self.prob)
+        crops, sps = [], []
+        offset = 0
+        for i in which:  # loop over the batch, not over pixels
+            im = self.images[i]
+            y = int(rng.integers(0, im.shape[0] - s + 1))
+            x = int(rng.integers(0, im.shape[1] - s + 1))
+            crops.append(im[y:y + s, x:x + s])
+            if self.sps is not None:
+                sp = self.sps[i][y:y + s, x:x + s]
+                valid = sp >= 0
+                uniq, inv = np.unique(sp[valid], return_inverse=True)
+                out = np.full(sp.shape, -1, dtype=np.int64)
+                out[valid] = inv + offset
+                offset += len(uniq)
+                sps.append(out)
+        x_np = np.stack(crops).transpose(0, 3, 1, 2)
+        xt = torch.from_numpy(np.ascontiguousarray(x_np))
+        if self.sps is None:
+            return xt, None, 0
+        return xt, torch.from_numpy(np.stack(sps)), offset
+
+
+def run_params(params: Any) -> dict[str, Any]:
+    """Parameters that define a training run, less its length (``steps``, ``epochs``).
+
+    A checkpoint can thus be resumed with another length, to extend or shorten a
+    run; schedules tied to the total (InMARS's gamma) follow the new total.
+    """
+    import dataclasses
+
+    d = dataclasses.asdict(params)
+    d.pop("steps", None)
+    d.pop("epochs", None)
+    return d
+
+
+def fingerprint(obj: Any) -> str:
+    """Short stable hash of a JSON-serialisable description (parameters, data shapes)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Checkpoint:
+    """Resumable training state in one file (atomically replaced, loaded with ``weights_only``).
+
+    Parameters
+    ----------
+    path : path-like or None
+        File to keep the state in; ``None`` disables checkpointing.
+    every : int
+        Save every this many steps.
+    key : str
+        Fingerprint of the run (parameters, seed, data); a checkpoint with
+        another key is refused instead of silently resumed.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, every: int, key: str) -> None:
+        self.path = Path(path) if path is not None else None
+        self.every = max(1, int(every))
+        self.key = key
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when there is none."""
+        if self.path is None or not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("key") != self.key:
+            raise ValueError(
+                f"checkpoint {self.path} belongs to another run (different parameters, seed or "
+                "images); delete it or choose another checkpoint path"
+            )
+        return state
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether to save after ``step``."""
+        return self.path is not None and (step % self.every == 0 or step == total)
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (plus the run key) atomically."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save({**state, "key": self.key}, tmp)
+        os.replace(tmp, self.path)
+
+
+def rng_state(rng: np.random.Generator) -> str:
+    """JSON text of a NumPy generator's state."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def set_rng_state(rng: np.random.Generator, text: str) -> None:
+    """Restore a NumPy generator from :func:`rng_state` text."""
+    rng.bit_generator.state = json.loads(text)
+
+
+def resume(ckpt: Checkpoint, net: torch.nn.Module, opt: torch.optim.Optimizer,
+           rng: np.random.Generator, gen: torch.Generator,
+           sched: Any | None = None) -> tuple[int, dict[str, Any]]:
+    """Restore a run from ``ckpt`` if it holds one; returns ``(steps done, extra state)``."""
+    state = ckpt.load()
+    if state is None:
+        return 0, {}
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["opt"])
+    set_rng_state(rng, state["rng"])
+    gen.set_state(state["torch_rng"])
+    if sched is not None and "sched" in state:
+        sched.load_state_dict(state["sched"])
+    return int(state["step"]), dict(state.get("extra", {}))
+
+
+def save_state(ckpt: Checkpoint, step: int, net: torch.nn.Module, opt: torch.optim.Optimizer,
+               rng: np.random.Generator, gen: torch.Generator, sched: Any | None = None,
+               extra: dict[str, Any] | None = None) -> None:
+    """Write the training state after ``step`` steps."""
+    state = {"step": step, "net": net.state_dict(), "opt": opt.state_dict(),
+             "rng": rng_state(rng), "torch_rng": gen.get_state(), "extra": extra or {}}
+    if sched is not None:
+        state["sched"] = sched.state_dict()
+    ckpt.save(state)
