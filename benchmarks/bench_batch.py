@@ -18,7 +18,10 @@ over the first ``--n`` images of BSDS500 val, prints and writes as JSON:
 * the engine's gap: wall time of a layout minus the per-image times its workers
   recorded (``total_s`` of the records, summed and divided by the workers): the time
   spent outside the per-image function (scheduling, transfers, idle workers at the
-  end). Less sensitive to other load than the ratio above.
+  end). Less sensitive to other load than the ratio above;
+* the engine's cost per task: ``--noop`` tasks that do nothing, run on the warmed-up
+  cluster through the same engine call; milliseconds per task (per worker), to set
+  against seconds of work per image.
 
 Whether every layout gave the same labels as the loop is reported too (k-means must;
 torch methods may differ in the last bits with another thread count).
@@ -92,7 +95,7 @@ def _plain_loop(files: list[Path], method: str, preset: str | None, out: Path,
 
 
 def _engine(files: list[Path], method: str, preset: str | None, out: Path, workers: int,
-            threads: int) -> dict:
+            threads: int, noop: int) -> dict:
     from napari_useg import batch
 
     t0 = time.perf_counter()
@@ -106,14 +109,25 @@ def _engine(files: list[Path], method: str, preset: str | None, out: Path, worke
                       device="cpu", seed=0)
         elapsed = time.perf_counter() - t1
         after = info.client.run(_worker_memory)
+        per_task = None
+        if noop:
+            t2 = time.perf_counter()
+            n_ok = sum(o.ok for o in batch.run_on(info, _noop, list(range(noop))))
+            per_task = (time.perf_counter() - t2) * workers / noop
+            assert n_ok == noop
     if not s.ok:
         raise RuntimeError(str(s))
     work = sum(json.loads(r.record.read_text())["total_s"] for r in s.results)
     gap = elapsed - work / workers
     return {"startup_s": startup, "elapsed_s": elapsed, "work_s": work, "gap_s": gap,
+            "noop_ms_per_task_per_worker": None if per_task is None else 1000 * per_task,
             "gap_fraction": gap / elapsed,
             "peak_mib": sorted(round(v["peak_mib"], 1) for v in after.values()),
             "rss_after_warmup_mib": sorted(round(v["rss_mib"], 1) for v in before.values())}
+
+
+def _noop(item: int) -> int:
+    return item
 
 
 def _same(a: Path, b: Path, files: list[Path]) -> bool:
@@ -134,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layouts", default=None,
                     help="comma-separated WORKERSxTHREADS (default 1xC,Cx1 for C cores)")
     ap.add_argument("--no-loop", action="store_true", help="skip the plain loop")
+    ap.add_argument("--noop", type=int, default=100,
+                    help="empty tasks timed per layout for the engine's cost per task "
+                         "(default 100; 0: skip)")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--keep", default=None, help="keep outputs in this folder")
     args = ap.parse_args(argv)
@@ -168,14 +185,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"({secs:.1f} s)", flush=True)
             for w, t in plan:
                 name = f"{w}x{t}"
-                r = _engine(files, method, preset, base / name, w, t)
+                r = _engine(files, method, preset, base / name, w, t, args.noop)
                 r["images_per_min"] = 60 * len(files) / r["elapsed_s"]
                 if "loop" in rows:
                     r["same_labels_as_loop"] = _same(base / "loop", base / name, files)
                 rows[name] = r
                 print(f"{tag:16s} {name:9s} {r['images_per_min']:8.2f} img/min "
                       f"({r['elapsed_s']:.1f} s; start-up {r['startup_s']:.1f} s; engine gap "
-                      f"{r['gap_s']:.2f} s = {100 * r['gap_fraction']:.1f}%; peak RSS per "
+                      f"{r['gap_s']:.2f} s = {100 * r['gap_fraction']:.1f}%; empty task "
+                      f"{r['noop_ms_per_task_per_worker'] or float('nan'):.1f} ms; peak RSS per "
                       f"worker {r['peak_mib']} MiB, after warm-up {r['rss_after_warmup_mib']} "
                       f"MiB; same labels as loop: {r.get('same_labels_as_loop')})", flush=True)
             if not args.no_loop:

@@ -94,6 +94,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--report", action="store_true", help="only print the table of cached runs")
+    ap.add_argument("--common", action="store_true",
+                    help="score every method on the images finished by all methods only")
     args = ap.parse_args()
 
     import torch
@@ -149,8 +151,10 @@ def main() -> None:
     print("| method | images x seeds | acc mean | acc std (over seeds) | per-image std | "
           "pairwise ARI | labels | s/run |")
     print("|---|---|---|---|---|---|---|---|")
+    complete = {m: [i for i in ids if len(results[m].get(i, {})) == len(seeds)] for m in methods}
+    shared = [i for i in ids if all(i in complete[m] for m in methods)]
     for m in methods:
-        done = [i for i in ids if len(results[m].get(i, {})) == len(seeds)]
+        done = shared if args.common else complete[m]
         if not done:
             print(f"| {m} | 0 x {len(seeds)} | - | - | - | - | - | - |")
             continue

@@ -25,13 +25,23 @@ From a notebook with a cluster of your own::
               client=client)
 """
 
-from .engine import Outcome, iter_map, local_layout, machine_cores, map_images, open_client
+from .engine import (
+    ClientInfo,
+    Outcome,
+    iter_map,
+    local_layout,
+    machine_cores,
+    map_images,
+    open_client,
+    run_on,
+)
 from .inputs import IMAGE_SUFFIXES, find_images
 from .records import check_outputs, output_paths
 from .runner import BatchJob, ImageResult, Summary, run, segment_file
 
 __all__ = [
     "BatchJob",
+    "ClientInfo",
     "IMAGE_SUFFIXES",
     "ImageResult",
     "Outcome",
@@ -45,5 +55,6 @@ __all__ = [
     "open_client",
     "output_paths",
     "run",
+    "run_on",
     "segment_file",
 ]
