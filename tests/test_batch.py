@@ -44,6 +44,11 @@ def _assert_no_workers_left(timeout: float = 20.0) -> None:
     assert not _spawned_children(), "worker processes leaked"
 
 
+def _thread_env():
+    return (os.environ.get("OMP_NUM_THREADS"), os.environ.get("OPENBLAS_NUM_THREADS"),
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+
+
 @pytest.fixture(scope="module")
 def client2():
     """The engine's own LocalCluster, 2 single-threaded worker processes, for the module."""
@@ -53,6 +58,8 @@ def client2():
         assert info.local and sorted(info.threads.values()) == [1, 1]
         started = {p.pid for p in _spawned_children()} - before
         assert len(started) == 2  # two worker processes
+        env = info.client.run(_thread_env)
+        assert all(v == ("1", "1", None) for v in env.values()), env
         yield info.client
     _assert_no_workers_left()
 

@@ -367,7 +367,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> 
     >>> m = napari_useg.fit(imgs, "iic", preset="fast", steps=1, input_size=16, batch_size=2)
     >>> d = os.path.join(tempfile.mkdtemp(), "m")
     >>> _ = m.save(d)
-    >>> (napari_useg.load_model(d, "cpu").predict(imgs[0]) == m.predict(imgs[0])).all()
+    >>> bool((napari_useg.load_model(d, "cpu").predict(imgs[0]) == m.predict(imgs[0])).all())
     True
     """
     from .device import resolve_device
