@@ -9,6 +9,12 @@ same process, and the ratio of the two times is printed (robust to a busy machin
     python benchmarks/dfc_mmt_quality.py --method dfc --preset fast --n 5 --out OUT --ratio
     python benchmarks/dfc_mmt_quality.py --method dfc --preset paper --param max_iter=100 \\
         --n 3 --out OUT2
+
+``--speed`` instead runs the fast presets of Kanezaki, DFC and MMT interleaved on each
+image (nothing cached) and prints wall and CPU seconds per run and the mean wall-time
+ratios to Kanezaki:
+
+    python benchmarks/dfc_mmt_quality.py --speed --ids 101085,102061,105025
 """
 
 from __future__ import annotations
@@ -45,13 +51,34 @@ def timed(image: np.ndarray, method: str, preset: str | None, seed: int,
     return snap.labels, snap.step, time.perf_counter() - t0, snap.message
 
 
+def speed(root: Path, ids: list[str], seed: int) -> None:
+    """Fast presets of the three methods, interleaved per image: wall and CPU seconds."""
+    from napari_useg.io import read_image
+
+    walls: dict[str, list[float]] = {"kanezaki": [], "dfc": [], "mmt": []}
+    for i in ids:
+        img = read_image(root / "images" / "val" / f"{i}.jpg")
+        for m, times in walls.items():
+            cpu = time.process_time()
+            _, steps, secs, _ = timed(img, m, None, seed, {})
+            times.append(secs)
+            print(json.dumps({"id": i, "method": m, "steps": steps, "wall": round(secs, 2),
+                              "cpu": round(time.process_time() - cpu, 2)}), flush=True)
+    ref = float(np.mean(walls["kanezaki"]))
+    for m, times in walls.items():
+        print(json.dumps({"method": m, "mean_wall": round(float(np.mean(times)), 2),
+                          "ratio_to_kanezaki_fast": round(float(np.mean(times)) / ref, 2)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", required=True, choices=("dfc", "mmt", "kanezaki"))
+    ap.add_argument("--method", choices=("dfc", "mmt", "kanezaki"))
+    ap.add_argument("--speed", action="store_true", help="time the three fast presets")
+    ap.add_argument("--ids", default="101085,102061,105025", help="images for --speed")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--n", type=int, default=5)
     ap.add_argument("--skip", type=int, default=0, help="skip the first SKIP images")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="cache folder (required unless --speed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ratio", action="store_true", help="also time Kanezaki fast per image")
@@ -68,6 +95,11 @@ def main() -> None:
     root = Path(args.data)
     if not root.is_dir():
         raise SystemExit(f"BSDS500 not found at {root}")
+    if args.speed:
+        speed(root, args.ids.split(","), args.seed)
+        return
+    if not args.method or not args.out:
+        raise SystemExit("--method and --out are required (or use --speed)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     params = dict(kv.split("=", 1) for kv in args.param)
