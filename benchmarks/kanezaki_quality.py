@@ -63,6 +63,12 @@ def main() -> None:
             z = np.load(res)
             labels, steps, secs = z["labels"], int(z["steps"]), float(z["seconds"])
         else:
+            claim = res.with_suffix(".claim")
+            try:  # another process (e.g. one started with --reverse) is on this image
+                claim.open("x").close()
+            except FileExistsError:
+                print(json.dumps({"id": i, "skipped": f"claimed by another run ({claim})"}), flush=True)
+                continue
             img = read_image(root / "images" / "val" / f"{i}.jpg")
             t0 = time.perf_counter()
             snap = deque(iter_segment(img, "kanezaki", preset=args.preset, seed=args.seed,
@@ -70,11 +76,14 @@ def main() -> None:
             secs = time.perf_counter() - t0
             labels, steps = snap.labels, snap.step
             np.savez_compressed(res, labels=labels, steps=steps, seconds=secs)
+            claim.unlink()
         gts = load_gt(root / "groundTruth" / "val" / f"{i}.mat")
         acc = float(np.mean([hungarian_accuracy(labels, g) for g in gts]))
         rows.append({"id": i, "acc": acc, "labels": int(labels.max()), "steps": steps,
                      "seconds": round(secs, 2)})
         print(json.dumps(rows[-1]), flush=True)
+    if not rows:
+        return
     mean = float(np.mean([r["acc"] for r in rows]))
     print(json.dumps({"preset": args.preset, "params": params, "n": len(rows),
                       "mean_hungarian": round(mean, 4),

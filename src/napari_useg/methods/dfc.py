@@ -64,6 +64,7 @@ from ..params import build_params, param
 from ..progress import Progress
 from ..registry import InputInfo, Method, RunContext, register
 from ..workres import to_working_resolution
+from ._backprop import BackpropParams
 
 __all__ = [
     "DfcParams",
@@ -78,37 +79,15 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DfcParams:
+class DfcParams(BackpropParams):
     """Parameters of differentiable feature clustering (Kim et al. 2020), one image."""
 
-    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
-    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2,
-                            high=1024)
-    n_conv: int = param(2, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
-    max_iter: int = param(1000, "T: maximum number of iterations", low=1, high=100000)
     min_labels: int = param(3, "stop once the argmax gives this many labels or fewer "
                                "(with scribbles: the number of scribble classes)", low=1,
                             high=1024)
     mu: float = param(1.0, "weight of the spatial continuity loss", low=0.0, high=1000.0)
     scribble_weight: float = param(0.5, "weight of the cross-entropy on painted scribble pixels",
                                    low=0.0, high=1000.0)
-    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
-    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
-    max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
-                          low=0, high=100_000)
-    patience: int = param(0, "stop when labels change in < change_tol of the pixels for this "
-                             "many iterations in a row (0: off)", low=0, high=100000)
-    change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
-                                     "unchanged", low=0.0, high=1.0)
-    init: str = param("xavier", "weight initialisation (Xavier, or torch's default as the "
-                                "authors' code)", choices=("xavier", "torch"))
-
-    def check(self) -> None:
-        """Cross-parameter checks."""
-        if self.min_labels > self.n_clusters:
-            raise ValueError(
-                f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
-            )
 
 
 PRESETS = {

@@ -47,40 +47,20 @@ from ..progress import Progress
 from ..registry import Method, RunContext, register
 from ..superpixels import slic_superpixels
 from ..workres import to_working_resolution
+from ._backprop import BackpropParams
 
 __all__ = ["KanezakiParams", "METHOD"]
 
 
 @dataclass(frozen=True)
-class KanezakiParams:
+class KanezakiParams(BackpropParams):
     """Parameters of backprop clustering (Kanezaki 2018)."""
 
-    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
-    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2, high=1024)
-    n_conv: int = param(2, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
-    max_iter: int = param(1000, "T: maximum number of iterations", low=1, high=100000)
-    min_labels: int = param(3, "stop once the argmax gives this many labels or fewer", low=1,
-                            high=1024)
-    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
-    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
     n_superpixels: int = param(10000, "K: SLIC superpixels at full resolution", low=1,
                                high=10_000_000)
     compactness: float = param(100.0, "SLIC compactness (colour vs space)", low=1e-3, high=1e4)
-    max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
-                          low=0, high=100_000)
-    patience: int = param(0, "stop when labels change in < change_tol of the pixels for this "
-                             "many iterations in a row (0: off)", low=0, high=100000)
-    change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
-                                     "unchanged", low=0.0, high=1.0)
     init: str = param("xavier", "weight initialisation (paper: Xavier)",
                       choices=("xavier", "torch"))
-
-    def check(self) -> None:
-        """Cross-parameter checks."""
-        if self.min_labels > self.n_clusters:
-            raise ValueError(
-                f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
-            )
 
 
 PRESETS = {

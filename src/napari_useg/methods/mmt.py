@@ -66,42 +66,26 @@ from ..params import param
 from ..progress import Progress
 from ..registry import Method, RunContext, register
 from ..workres import to_working_resolution
+from ._backprop import BackpropParams
 
 __all__ = ["MmtParams", "METHOD", "aligned_targets"]
 
 
 @dataclass(frozen=True)
-class MmtParams:
+class MmtParams(BackpropParams):
     """Parameters of mutual mean-teaching for segmentation (Wu et al. 2020)."""
 
-    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
-    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2,
-                            high=1024)
     n_conv: int = param(3, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
     max_iter: int = param(1000, "T: maximum number of iterations (each trains both networks)",
                           low=1, high=100000)
     min_labels: int = param(3, "stop once mean model 1 gives this many labels or fewer", low=1,
                             high=1024)
-    beta: float = param(1.0, "weight of the total-variation loss", low=0.0, high=1000.0)
-    alpha: float = param(0.999, "EMA momentum of the mean models (after the warm-up)",
-                         low=0.0, high=0.999999)
-    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
-    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
-    max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
-                          low=0, high=100_000)
     patience: int = param(0, "stop when mean model 1's labels change in < change_tol of the "
                              "pixels for this many iterations in a row (0: off)", low=0,
                           high=100000)
-    change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
-                                     "unchanged", low=0.0, high=1.0)
-    init: str = param("xavier", "weight initialisation", choices=("xavier", "torch"))
-
-    def check(self) -> None:
-        """Cross-parameter checks."""
-        if self.min_labels > self.n_clusters:
-            raise ValueError(
-                f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
-            )
+    beta: float = param(1.0, "weight of the total-variation loss", low=0.0, high=1000.0)
+    alpha: float = param(0.999, "EMA momentum of the mean models (after the warm-up)",
+                         low=0.0, high=0.999999)
 
 
 PRESETS = {

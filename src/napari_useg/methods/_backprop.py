@@ -1,0 +1,46 @@
+"""Parameters shared by the per-image backprop methods (Kanezaki 2018, DFC, MMT).
+
+The three methods train the same kind of network (M conv components of p filters,
+a 1x1 classifier to q channels, batch norm of the response) with SGD on one image,
+and stop on the same rules. Each method's parameter class derives from
+:class:`BackpropParams` and adds (or re-declares, to change a default or help text)
+its own fields, so the shared declarations are written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..params import param
+
+__all__ = ["BackpropParams"]
+
+
+@dataclass(frozen=True)
+class BackpropParams:
+    """Network, optimiser and stopping parameters common to the backprop methods."""
+
+    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
+    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2,
+                            high=1024)
+    n_conv: int = param(2, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
+    max_iter: int = param(1000, "T: maximum number of iterations", low=1, high=100000)
+    min_labels: int = param(3, "stop once the argmax gives this many labels or fewer", low=1,
+                            high=1024)
+    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
+    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
+    max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
+                          low=0, high=100_000)
+    patience: int = param(0, "stop when labels change in < change_tol of the pixels for this "
+                             "many iterations in a row (0: off)", low=0, high=100000)
+    change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
+                                     "unchanged", low=0.0, high=1.0)
+    init: str = param("xavier", "weight initialisation (Xavier, or torch's default as the "
+                                "authors' code)", choices=("xavier", "torch"))
+
+    def check(self) -> None:
+        """Cross-parameter checks."""
+        if self.min_labels > self.n_clusters:
+            raise ValueError(
+                f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
+            )
