@@ -1,0 +1,524 @@
+"""The model widget: train a dataset-level method (IIC, InMARS) on layers, save/load, apply.
+
+Three parts, top to bottom:
+
+* **Train**: pick one or more Image layers (a stack layer counts as one image per
+  slice), a dataset-level method, its preset and parameters (generated from the
+  method's declaration, as in the segmentation widget), seed and device. Train runs
+  :meth:`napari_useg.layers_model.TrainingJob.iter` in a napari thread worker; Stop
+  ends training between two steps and **keeps the model trained so far** (rebuilt
+  from the checkpoint written every ``checkpoint every`` steps).
+* **Model**: what the widget holds (trained or loaded), Save to a folder, Load a folder.
+* **Apply**: predict the model on an Image layer in a worker (tiled, dask read tile by
+  tile) into the Labels layer ``"<image> <method> labels"``; a layer the user edited is
+  never overwritten without asking.
+
+Everything that is not Qt lives in :mod:`napari_useg.layers_model`.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    ProgressBar,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from ..device import available_devices
+from ..layers import find_result_layer, is_edited
+from ..layers_model import (
+    PredictionJob,
+    TrainingJob,
+    dataset_methods,
+    describe_fit,
+    layer_channels,
+    make_prediction,
+    make_training,
+    write_prediction,
+)
+from ..progress import Progress
+from ..registry import Method
+from ._params import control_for
+from ._segment import ask_overwrite_dialog
+
+__all__ = ["ModelWidget"]
+
+_NO_AXIS = "none"
+_PROGRESS_MAX = 1000
+_POLL_MS = 150  # tile progress of a prediction is polled at this interval
+
+
+def _heading(text: str) -> Label:
+    w = Label(value=f"<b>{text}</b>", label="")
+    return w
+
+
+class ModelWidget(Container):
+    """Train, save, load and apply dataset-level segmentation models (IIC, InMARS).
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer (injected by napari when the widget is docked).
+
+    Attributes
+    ----------
+    model : napari_useg.model.Model or None
+        The model trained or loaded last.
+    model_path : str or None
+        Folder the model was saved to or loaded from.
+    worker : GeneratorWorker or None
+        The running training or prediction worker.
+    ask_overwrite : callable
+        ``ask_overwrite(layer) -> "overwrite" | "new" | "cancel"`` before writing over a
+        Labels layer the user edited (a dialog by default; replace it in scripts/tests).
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(labels=True)
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self.model: Any = None
+        self.model_path: str | None = None
+        self.worker: Any = None
+        self.training: TrainingJob | None = None
+        self.prediction: PredictionJob | None = None
+        self.last_progress: Progress | None = None
+        self._stop = threading.Event()
+        self._target: Any = None
+        self._timer: Any = None
+        self.ask_overwrite = lambda layer: ask_overwrite_dialog(self.native, layer)
+        self._methods: dict[str, Method] = dataset_methods()
+
+        # ---- train
+        self.train_layers = Select(
+            label="train on", choices=self._image_choices,
+            tooltip="Image layers to train on (ctrl-click for several); every 2-D slice of "
+                    "a stack layer is one training image",
+        )
+        self.train_layers.native.setMaximumHeight(90)
+        self.channel_axis = ComboBox(
+            label="channel axis", choices=self._train_axis_choices,
+            tooltip="axis of multichannel (non-RGB) layers holding the channels; other axes "
+                    "before the last two index images",
+        )
+        names = sorted(self._methods)
+        self.method = ComboBox(
+            label="method", choices=[(f"{n} - {self._methods[n].title}", n) for n in names],
+            value=names[0] if names else None,
+        )
+        self.summary = Label(label="")
+        self.summary.native.setWordWrap(True)
+        self.preset = ComboBox(label="preset", choices=self._preset_choices,
+                               tooltip="fill the parameters with a named set of values")
+        self.params = Container(name="params", label="", labels=True)
+        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0,
+                            tooltip="same seed, images and device give the same model")
+        self.device = ComboBox(label="device", choices=available_devices(), value="auto",
+                               tooltip="where the network trains and predicts")
+        self.checkpoint_every = SpinBox(
+            label="checkpoint every", min=1, max=100000, value=1,
+            tooltip="steps between checkpoints: Stop keeps the model of the last one "
+                    "(1: exactly the steps done; larger saves time with big networks)",
+        )
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        train_row = Container(layout="horizontal", labels=False, label="",
+                              widgets=[self.train_button, self.stop_button])
+        train_row.margins = (0, 0, 0, 0)
+
+        # ---- model
+        self.model_info = Label(label="model", value="none: train one or load a saved model")
+        self.model_info.native.setWordWrap(True)
+        self.save_path = FileEdit(label="save to", mode="w", nullable=True,
+                                  tooltip="folder to write (config.json + weights.pt)")
+        self.overwrite = CheckBox(text="replace an existing folder", value=False)
+        self.save_button = PushButton(text="Save model", enabled=False)
+        self.load_path = FileEdit(label="load from", mode="d", nullable=True,
+                                  tooltip="a folder written by Save model (or napari-useg fit)")
+        self.load_button = PushButton(text="Load model")
+
+        # ---- apply
+        self.apply_image = ComboBox(label="apply to", choices=self._image_choices,
+                                    tooltip="Image layer to label with the model")
+        self.apply_axis = ComboBox(label="channel axis ", choices=self._apply_axis_choices,
+                                   tooltip="channel axis of a multichannel (non-RGB) layer")
+        self.output = ComboBox(label="output", choices=self._output_choices,
+                               tooltip="model output (IIC: main head or over-clustering head)")
+        self.tile_size = SpinBox(label="tile size", min=16, max=16384, value=512,
+                                 tooltip="tiles of this side are labelled one at a time "
+                                         "(memory bound); the result does not depend on it")
+        self.keep_both = CheckBox(
+            text="keep previous result (add a new layer)", value=False,
+            tooltip="off: re-applying updates the layer '<image> <method> labels'",
+        )
+        self.apply_button = PushButton(text="Apply", enabled=False)
+
+        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0)
+        self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
+        self.extend([
+            _heading("Train a model on layers"), self.train_layers, self.channel_axis,
+            self.method, self.summary, self.preset, self.params, self.seed, self.device,
+            self.checkpoint_every, train_row,
+            _heading("Model"), self.model_info, self.save_path, self.overwrite,
+            self.save_button, self.load_path, self.load_button,
+            _heading("Apply to a layer"), self.apply_image, self.apply_axis, self.output,
+            self.tile_size, self.keep_both, self.apply_button,
+            self.progress, self.status,
+        ])
+
+        self.train_layers.changed.connect(self._on_train_layers_changed)
+        self.apply_image.changed.connect(self._on_apply_image_changed)
+        self.method.changed.connect(self._on_method_changed)
+        self.preset.changed.connect(self._apply_preset)
+        self.train_button.changed.connect(self.train)
+        self.stop_button.changed.connect(self.stop)
+        self.save_button.changed.connect(self.save)
+        self.load_button.changed.connect(self.load)
+        self.apply_button.changed.connect(self.apply)
+        events = self.viewer.layers.events
+        for name in ("inserted", "removed", "moved", "reordered"):
+            getattr(events, name).connect(self.reset_choices)
+        self._on_method_changed()
+        self._on_train_layers_changed()
+        self._on_apply_image_changed()
+        self._set_model(None)
+
+    # ----------------------------------------------------------------- choices
+    def _image_layers(self) -> list[Any]:
+        import napari.layers
+
+        return [lay for lay in self.viewer.layers if isinstance(lay, napari.layers.Image)]
+
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return [(lay.name, lay) for lay in self._image_layers()]
+
+    @staticmethod
+    def _axes(layers: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = [(_NO_AXIS, _NO_AXIS)]
+        plain = [lay for lay in layers if not lay.rgb]
+        if plain and plain[0].data.ndim >= 3:
+            out += [(f"{i} (size {n})", i) for i, n in enumerate(plain[0].data.shape)]
+        return out
+
+    def _train_axis_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        sel = list(self.train_layers.value or []) if hasattr(self, "train_layers") else []
+        return self._axes(sel)
+
+    def _apply_axis_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        img = self.apply_image.value if hasattr(self, "apply_image") else None
+        return self._axes([img] if img is not None else [])
+
+    def _preset_choices(self, _widget: Any = None) -> list[str]:
+        m = self.current_method
+        return list(m.presets) if m is not None and m.presets else ["(defaults)"]
+
+    def _output_choices(self, _widget: Any = None) -> list[str]:
+        model = getattr(self, "model", None)
+        return list(model.outputs) if model is not None else []
+
+    @property
+    def current_method(self) -> Method | None:
+        """The selected method's declaration."""
+        return self._methods.get(self.method.value) if hasattr(self, "method") else None
+
+    # ----------------------------------------------------------------- reactions
+    def _on_train_layers_changed(self, *_: Any) -> None:
+        self.channel_axis.reset_choices()
+
+    def _on_apply_image_changed(self, *_: Any) -> None:
+        self.apply_axis.reset_choices()
+
+    def _on_method_changed(self, *_: Any) -> None:
+        m = self.current_method
+        if m is None:
+            return
+        self.summary.value = m.summary
+        self.summary.tooltip = m.reference
+        with self.preset.changed.blocked():
+            self.preset.reset_choices()
+            if m.default_preset is not None:
+                self.preset.value = m.default_preset
+        self.preset.enabled = bool(m.presets)
+        values = m.defaults(m.default_preset)
+        self.params.clear()
+        self.params.extend([control_for(info, values[info.name]) for info in m.param_infos])
+
+    def _apply_preset(self, *_: Any) -> None:
+        m = self.current_method
+        if m is None or self.preset.value not in m.presets:
+            return
+        values = m.defaults(self.preset.value)
+        for w in self.params:
+            w.value = values[w.name]
+
+    def param_values(self) -> dict[str, Any]:
+        """Current values of the method's parameter controls."""
+        return {w.name: w.value for w in self.params}
+
+    # ----------------------------------------------------------------- state
+    @property
+    def running(self) -> bool:
+        """Whether a training or prediction worker is running."""
+        return self.worker is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.train_button.enabled = not running
+        self.load_button.enabled = not running
+        self.stop_button.enabled = running and self.training is not None
+        has_model = self.model is not None
+        self.save_button.enabled = has_model and not running
+        self.apply_button.enabled = has_model and not running
+
+    def _set_model(self, model: Any, path: str | None = None) -> None:
+        self.model = model
+        self.model_path = path
+        self.output.reset_choices()
+        self.output.enabled = model is not None
+        if model is None:
+            self.model_info.value = "none: train one or load a saved model"
+        else:
+            self.output.value = model.default_output
+            tr = model.training
+            kind = "RGB" if model.is_rgb and model.n_channels == 3 else \
+                f"{model.n_channels}-channel"
+            steps = tr.get("steps")
+            if tr.get("stopped_at") is not None:
+                steps = f"{tr['stopped_at']} of {tr.get('planned_steps')} (stopped)"
+            parts = [f"{model.method}, {kind}, {tr.get('images', '?')} image(s), "
+                     f"{steps} steps"]
+            if path:
+                parts.append(f"folder: {path}")
+            self.model_info.value = "; ".join(parts)
+        self._set_running(self.running)
+
+    def _error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
+
+    def _start(self, fn: Any, connect: dict[str, Any], **kwargs: Any) -> None:
+        connect = {"errored": self._on_errored, "finished": self._on_finished, **connect}
+        worker = create_worker(fn, _start_thread=False, _connect=connect, **kwargs)
+        self.worker = worker
+        self.progress.value = 0
+        self._set_running(True)
+        worker.start()
+
+    def _on_errored(self, exc: BaseException) -> None:
+        what = "training" if self.training is not None else "prediction"
+        self._error(f"napari-useg: {what} failed: {type(exc).__name__}: {exc}")
+
+    def _on_finished(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.worker = None
+        self.training = None
+        self.prediction = None
+        self._target = None
+        self._set_running(False)
+
+    # ----------------------------------------------------------------- train
+    def make_training(self) -> TrainingJob:
+        """Resolve the Train settings into a validated job (raises on bad input)."""
+        layers = list(self.train_layers.value or [])
+        if not layers:
+            raise ValueError("no Image layer selected to train on: select one or more in "
+                             "'train on'")
+        axis = self.channel_axis.value
+        preset = self.preset.value
+        m = self.current_method
+        if m is None:
+            raise ValueError("no dataset-level method is registered")
+        return make_training(
+            layers, m.name, preset=preset if preset in m.presets else None,
+            channel_axis=None if axis in (None, _NO_AXIS) else int(axis),
+            seed=int(self.seed.value), device=self.device.value,
+            checkpoint_every=int(self.checkpoint_every.value), **self.param_values(),
+        )
+
+    def train(self, *_: Any) -> None:
+        """Start training with the current settings (the Train button)."""
+        if self.running:
+            return
+        try:
+            job = self.make_training()
+        except (ValueError, TypeError) as exc:
+            self._error(f"napari-useg: {exc}")
+            return
+        self.training = job
+        self.last_progress = None
+        self._stop.clear()
+        n = len(job.images.arrays)
+        self.status.value = f"training {job.method} on {n} image(s)..."
+        self._start(job.iter, {"yielded": self._on_train_yielded,
+                               "returned": self._on_trained},
+                    should_stop=self._stop.is_set)
+
+    def stop(self, *_: Any) -> None:
+        """Stop training after the current step, keeping the model so far (the Stop button)."""
+        if self.worker is not None and self.training is not None:
+            self._stop.set()
+            self.stop_button.enabled = False
+            self.status.value = "stopping after the current step..."
+
+    def _on_train_yielded(self, snap: Progress) -> None:
+        self.last_progress = snap
+        total = max(int(snap.total), 1)
+        self.progress.value = round(min(int(snap.step), total) / total * _PROGRESS_MAX)
+        if not self._stop.is_set():
+            self.status.value = describe_fit(snap)
+
+    def _on_trained(self, model: Any) -> None:
+        if model is None:
+            self.status.value = "stopped before the first checkpoint: no model kept"
+            show_info(f"napari-useg: {self.status.value}")
+            return
+        self._set_model(model)
+        tr = model.training
+        if tr.get("stopped_at") is not None:
+            self.status.value = (f"stopped: kept the model after {tr['stopped_at']} of "
+                                 f"{tr.get('planned_steps')} steps")
+            show_info(f"napari-useg: {self.status.value}")
+        else:
+            self.progress.value = _PROGRESS_MAX
+            self.status.value = f"trained {tr.get('steps')} steps in {tr.get('seconds')} s"
+
+    # ----------------------------------------------------------------- save / load
+    def save(self, *_: Any) -> None:
+        """Write the model to the 'save to' folder (the Save model button)."""
+        if self.model is None:
+            self._error("napari-useg: no model to save: train or load one first")
+            return
+        path = self.save_path.value
+        if path is None or str(path) in ("", "."):
+            self._error("napari-useg: choose a folder to save the model to ('save to')")
+            return
+        try:
+            dest = self.model.save(path, overwrite=bool(self.overwrite.value))
+        except FileExistsError:
+            self._error(f"napari-useg: {path} exists; tick 'replace an existing folder' or "
+                        "choose another name")
+            return
+        except OSError as exc:
+            self._error(f"napari-useg: could not save the model: {exc}")
+            return
+        self._set_model(self.model, str(dest))
+        self.status.value = f"model saved to {dest}"
+
+    def load(self, *_: Any) -> None:
+        """Load the model in the 'load from' folder (the Load model button)."""
+        from ..model import load_model
+
+        if self.running:
+            return
+        path = self.load_path.value
+        if path is None or str(path) in ("", "."):
+            self._error("napari-useg: choose a model folder to load ('load from')")
+            return
+        try:
+            model = load_model(path, device=self.device.value)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self._error(f"napari-useg: could not load a model from {path}: {exc}")
+            return
+        self._set_model(model, str(Path(path)))
+        self.status.value = f"loaded a {model.method} model from {path}"
+        self._check_apply_channels()
+
+    def _check_apply_channels(self) -> None:
+        """Warn when the model cannot be applied to the chosen layer (channel count)."""
+        img = self.apply_image.value
+        if img is None or self.model is None:
+            return
+        axis = self.apply_axis.value
+        try:
+            c = layer_channels(img, None if axis in (None, _NO_AXIS) else int(axis))
+        except (ValueError, TypeError):
+            return
+        if c != self.model.n_channels:
+            msg = (f"napari-useg: the model expects {self.model.n_channels} channel(s) but "
+                   f"layer {img.name!r} has {c}; choose another layer (or channel axis) "
+                   "to apply it to")
+            self.status.value = msg
+            show_warning(msg)
+
+    # ----------------------------------------------------------------- apply
+    def make_prediction(self) -> PredictionJob:
+        """Resolve the Apply settings into a validated job (raises on bad input)."""
+        img = self.apply_image.value
+        if img is None:
+            raise ValueError("no Image layer to apply the model to")
+        axis = self.apply_axis.value
+        return make_prediction(
+            img, self.model, output=self.output.value,
+            channel_axis=None if axis in (None, _NO_AXIS) else int(axis),
+            tile_size=int(self.tile_size.value), model_path=self.model_path,
+        )
+
+    def apply(self, *_: Any) -> None:
+        """Label the chosen layer with the model in a worker (the Apply button)."""
+        if self.running:
+            return
+        try:
+            job = self.make_prediction()
+        except (ValueError, TypeError) as exc:
+            self._error(f"napari-useg: {exc}")
+            return
+        target = None
+        existing = find_result_layer(self.viewer, job.output_name)
+        if existing is not None and not self.keep_both.value:
+            target = existing
+            if is_edited(existing):
+                answer = self.ask_overwrite(existing)
+                if answer == "cancel":
+                    self.status.value = "not applied: the edited layer was kept"
+                    return
+                if answer not in ("overwrite", "new"):
+                    raise ValueError(f"ask_overwrite returned {answer!r}")
+                target = existing if answer == "overwrite" else None
+        if target is not None and tuple(target.data.shape) == job.out_shape:
+            import numpy as np
+
+            job.reference = np.array(target.data, copy=True)  # keeps ids (colours)
+        self.prediction = job
+        self._target = target
+        self.status.value = f"applying the {job.model.method} model to {job.source.name}..."
+        from qtpy.QtCore import QTimer
+
+        self._timer = QTimer()
+        self._timer.timeout.connect(self._poll)
+        self._timer.start(_POLL_MS)
+        self._start(job.iter, {"yielded": self._on_predict_yielded,
+                               "returned": self._on_predicted})
+
+    def _poll(self) -> None:
+        job = self.prediction
+        if job is not None:
+            self.progress.value = round(job.fraction * _PROGRESS_MAX)
+
+    def _on_predict_yielded(self, done: tuple[int, int]) -> None:
+        self._poll()
+        if done[1] > 1:
+            self.status.value = f"slice {done[0]}/{done[1]}"
+
+    def _on_predicted(self, labels: Any) -> None:
+        job = self.prediction
+        if job is None:  # pragma: no cover - finished already
+            return
+        layer = write_prediction(self.viewer, job, labels, self._target)
+        meta = layer.metadata["napari_useg"]
+        self.progress.value = _PROGRESS_MAX
+        self.status.value = (f"done in {meta['runtime']:.1f} s: {meta['n_labels']} labels in "
+                             f"{layer.name!r}")
