@@ -20,9 +20,11 @@ and the ratio of the two times is printed (robust to a busy machine).
 
 ``--speed`` instead runs the fast presets of Kanezaki, DFC and MMT interleaved on each
 image (nothing cached) and prints wall and CPU seconds per run and the mean wall-time
-ratios to Kanezaki:
+ratios to Kanezaki; with ``--variant``, one method's fast preset against variants of it:
 
     python benchmarks/preset_quality.py --speed --ids 101085,102061,105025
+    python benchmarks/preset_quality.py --speed --method kanezaki \\
+        --variant n_features=64,n_clusters=64 --variant max_side=320
 """
 
 from __future__ import annotations
@@ -58,23 +60,34 @@ def timed(image: np.ndarray, method: str, preset: str | None, seed: int,
     return snap.labels, snap.step, time.perf_counter() - t0, snap.message
 
 
-def speed(root: Path, ids: list[str], seed: int) -> None:
-    """Fast presets of the three methods, interleaved per image: wall and CPU seconds."""
+def speed(root: Path, ids: list[str], seed: int, method: str, variants: list[str]) -> None:
+    """Runs interleaved per image: wall and CPU seconds, mean wall-time ratio to the first.
+
+    Without ``variants``: the fast presets of Kanezaki, DFC and MMT. With ``variants``
+    (each ``name=value,name=value``): ``method``'s fast preset, then each variant of it.
+    """
     from napari_useg.io import read_image
 
-    walls: dict[str, list[float]] = {"kanezaki": [], "dfc": [], "mmt": []}
+    if variants:
+        configs = [(f"{method} fast", method, {})] + [
+            (f"{method} fast + {v}", method, dict(kv.split("=", 1) for kv in v.split(",")))
+            for v in variants]
+    else:
+        configs = [(m, m, {}) for m in ("kanezaki", "dfc", "mmt")]
+    walls: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     for i in ids:
         img = read_image(root / "images" / "val" / f"{i}.jpg")
-        for m, times in walls.items():
+        for name, m, params in configs:
             cpu = time.process_time()
-            _, steps, secs, _ = timed(img, m, None, seed, {})
-            times.append(secs)
-            print(json.dumps({"id": i, "method": m, "steps": steps, "wall": round(secs, 2),
+            _, steps, secs, _ = timed(img, m, None, seed, params)
+            walls[name].append(secs)
+            print(json.dumps({"id": i, "run": name, "steps": steps, "wall": round(secs, 2),
                               "cpu": round(time.process_time() - cpu, 2)}), flush=True)
-    ref = float(np.mean(walls["kanezaki"]))
-    for m, times in walls.items():
-        print(json.dumps({"method": m, "mean_wall": round(float(np.mean(times)), 2),
-                          "ratio_to_kanezaki_fast": round(float(np.mean(times)) / ref, 2)}))
+    ref = float(np.mean(walls[configs[0][0]]))
+    for name, times in walls.items():
+        print(json.dumps({"run": name, "mean_wall": round(float(np.mean(times)), 2),
+                          f"ratio_to_{configs[0][0].replace(' ', '_')}":
+                              round(float(np.mean(times)) / ref, 2)}))
 
 
 def run_one(root: Path, out: Path, i: str, seed: int, args: argparse.Namespace,
@@ -114,6 +127,9 @@ def main() -> None:
     ap.add_argument("--method", default="kanezaki", choices=("kanezaki", "dfc", "mmt"))
     ap.add_argument("--speed", action="store_true", help="time the three fast presets")
     ap.add_argument("--ids", default="101085,102061,105025", help="images for --speed")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="with --speed: time --method's fast preset against this variant "
+                         "(name=value,name=value; repeat)")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--n", type=int, default=5)
     ap.add_argument("--skip", type=int, default=0, help="skip the first SKIP images")
@@ -136,7 +152,7 @@ def main() -> None:
     if not root.is_dir():
         raise SystemExit(f"BSDS500 not found at {root}")
     if args.speed:
-        speed(root, args.ids.split(","), args.seed)
+        speed(root, args.ids.split(","), args.seed, args.method, args.variant)
         return
     if not args.out:
         raise SystemExit("--out is required (or use --speed)")
