@@ -143,24 +143,33 @@ def test_run_failures_and_resume(client2, folder, tmp_path):
 
 
 def test_same_labels_with_one_and_two_workers(client2, folder, tmp_path):
+    import torch
     from distributed import Client
 
+    from napari_useg.batch import engine
+
     (folder / "broken.png").unlink()
+    # same threads per task in both runs: torch results may differ between thread counts
     a = batch.run(folder, method="kmeans", out_dir=tmp_path / "two", client=client2, seed=7,
-                  **KM)
-    with Client(processes=False, n_workers=1, threads_per_worker=1,
-                dashboard_address=":0") as one_worker:
-        b = batch.run(str(folder / "*.png"), method="kmeans", out_dir=tmp_path / "one",
-                      client=one_worker, seed=7, **KM)
+                  threads_per_worker=1, **KM)
+    saved = torch.get_num_threads()  # the in-process worker sets this process's threads
+    try:
+        with Client(processes=False, n_workers=1, threads_per_worker=1,
+                    dashboard_address=":0") as one_worker:
+            b = batch.run(str(folder / "*.png"), method="kmeans", out_dir=tmp_path / "one",
+                          client=one_worker, seed=7, threads_per_worker=1, **KM)
+    finally:
+        torch.set_num_threads(saved)
+        engine._THREADS_SET.clear()
     assert a.succeeded == b.succeeded == 5 and a.ok and b.ok
     for k in range(5):
         assert np.array_equal(_labels(tmp_path / "two", f"img{k}"),
                               _labels(tmp_path / "one", f"img{k}"))
-    one = {json.loads(p.read_text())["environment"]["worker"]
-           for p in (tmp_path / "one").glob("*_labels.json")}
-    two = {json.loads(p.read_text())["environment"]["worker"]
-           for p in (tmp_path / "two").glob("*_labels.json")}
-    assert len(one) == 1 and len(two) == 2
+    envs = {name: [json.loads(p.read_text())["environment"]
+                   for p in (tmp_path / name).glob("*_labels.json")] for name in ("one", "two")}
+    assert len({e["worker"] for e in envs["one"]}) == 1
+    assert len({e["worker"] for e in envs["two"]}) == 2
+    assert {e["threads"] for e in envs["one"] + envs["two"]} == {1}  # recorded for reproduction
 
 
 def _where_and_which(item, obj):
@@ -219,6 +228,152 @@ def test_model_is_loaded_once_and_predicts(client2, tmp_path):
     with pytest.raises(ValueError, match="trained with"):
         batch.run(d, method="kmeans", model=tmp_path / "m", out_dir=tmp_path / "o2",
                   client=client2)
+
+
+@pytest.fixture(scope="module")
+def over_model(tmp_path_factory):
+    """A saved, untrained IIC model whose 24-class ``over`` head gives varied labels."""
+    import torch
+
+    from napari_useg.methods.iic import IICModel, IICParams
+    from napari_useg.params import build_params
+
+    p = build_params(IICParams, {"width": 0.125, "input_size": 16, "batch_size": 2})
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = IICModel(p, IICModel.build_net(p, 3, True), n_channels=3, is_rgb=True)
+    path = tmp_path_factory.mktemp("model") / "m"
+    model.save(path)
+    return model, path
+
+
+def _ramps(h: int, w: int, dtype=np.uint8, scale: int = 1) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(yy * 3) % 255, (xx * 3) % 255, ((yy + xx) * 2) % 255], -1)
+    return (rgb * scale).astype(dtype)
+
+
+def test_large_images_one_task_per_tile_into_zarr(client2, over_model, tmp_path):
+    """Tiled tasks give exactly Model.predict's whole-image labels, as resumable zarr arrays."""
+    import shutil
+
+    import torch
+    import zarr
+
+    from napari_useg.io.images import read_image
+
+    model, path = over_model
+    d = tmp_path / "in"
+    d.mkdir()
+    iio.imwrite(d / "png.png", _ramps(70, 90))  # decoded once per worker
+    # uint16, per-image percentiles; a tiled TIFF is read window by window (zarr view)
+    tifffile.imwrite(d / "tiled.tif", _ramps(75, 66, np.uint16, 13), tile=(16, 16),
+                     compression="zlib")
+    tifffile.imwrite(d / "raw.tif", _ramps(60, 90)[::-1])  # uncompressed: memory-mapped
+    iio.imwrite(d / "small.png", _ramps(30, 30))  # under the threshold: one task, TIFF
+    tifffile.imwrite(d / "gray.tif", _ramps(40, 40)[..., 0])  # 1 channel: the model refuses
+    out = tmp_path / "out"
+    kw = {"model": path, "out_dir": out, "client": client2, "device": "cpu",
+          "model_output": "over", "tile_size": 32, "tile_tasks_above": 1000}
+    s = batch.run(d, **kw)
+    assert (s.succeeded, s.failed) == (4, 1), [r.error for r in s.results]
+    gray = json.loads((out / "gray_labels.json").read_text())
+    assert gray["status"] == "error" and "channel" in gray["error"]["message"]
+    (d / "gray.tif").unlink()
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers: scores differ in the last bits between counts
+    try:
+        refs = {stem: model.predict(read_image(next(d.glob(f"{stem}.*"))), output="over")
+                for stem in ("png", "tiled", "raw", "small")}
+    finally:
+        torch.set_num_threads(saved)
+    for stem in ("png", "tiled", "raw"):
+        z = zarr.open_array(str(out / f"{stem}_labels.zarr"), mode="r")
+        ref = refs[stem]
+        assert len(np.unique(ref)) > 3  # labels vary across the tile borders
+        assert np.array_equal(z[:], ref) and z.chunks == (32, 32) and z.dtype == np.uint16
+        rec = json.loads((out / f"{stem}_labels.json").read_text())
+        assert rec["labels"]["format"] == "zarr" and rec["labels"]["file"] == f"{stem}_labels.zarr"
+        n_tiles = int(np.ceil(ref.shape[0] / 32) * np.ceil(ref.shape[1] / 32))
+        assert rec["tiles"]["tasks"] == n_tiles and rec["tiles"]["margin"] >= 16
+        assert rec["labels"]["n_labels"] == ref.max() and rec["environment"]["threads"] == 1
+    small = json.loads((out / "small_labels.json").read_text())
+    assert small["labels"]["format"] == "tif" and small["tiles"] is None
+    assert np.array_equal(_labels(out, "small"), refs["small"])
+    assert not list(out.glob("*.partial"))
+    # resume: all trusted; then a corrupt chunk, a crash before the rename, a deleted array
+    s2 = batch.run(d, **kw)
+    assert s2.skipped == 4 and s2.results[0].labels == out / "png_labels.zarr"
+    chunk = next(p for p in (out / "png_labels.zarr").rglob("*") if p.is_file()
+                 and p.name != "zarr.json")
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"x")
+    os.replace(out / "raw_labels.zarr", out / "raw_labels.zarr.partial")
+    shutil.rmtree(out / "tiled_labels.zarr")
+    s3 = batch.run(d, **kw)
+    status = {r.image.stem: r.status for r in s3.results}
+    assert status == {"png": "succeeded", "raw": "succeeded", "small": "skipped",
+                      "tiled": "succeeded"}
+    assert not (out / "raw_labels.zarr.partial").exists()
+    for stem in ("png", "raw", "tiled"):
+        chk = records.check_outputs(next(d.glob(f"{stem}.*")), out / f"{stem}_labels.zarr",
+                                    out / f"{stem}_labels.json", s3.config)
+        assert chk.state == "complete"
+
+
+def test_zarr_format_for_a_per_image_method(client2, folder, tmp_path):
+    """--format zarr for any method; auto accepts either format; tif replaces with overwrite."""
+    import zarr
+
+    import napari_useg
+
+    (folder / "broken.png").unlink()
+    out = tmp_path / "z"
+    kw = {"method": "kmeans", "out_dir": out, "client": client2, "seed": 2, **KM}
+    s = batch.run(str(folder / "img[01].png"), output_format="zarr", tile_size=16, **kw)
+    assert s.succeeded == 2
+    z = zarr.open_array(str(out / "img0_labels.zarr"), mode="r")
+    ref = napari_useg.segment(iio.imread(folder / "img0.png"), "kmeans", seed=2, **KM)
+    assert np.array_equal(z[:], ref) and z.chunks == (16, 16)
+    assert batch.run(str(folder / "img[01].png"), **kw).skipped == 2  # auto: either format
+    with pytest.raises(FileExistsError, match="written as zarr"):
+        batch.run(str(folder / "img[01].png"), output_format="tif", **kw)
+    s = batch.run(str(folder / "img[01].png"), output_format="tif", overwrite=True, **kw)
+    assert s.succeeded == 2 and not (out / "img0_labels.zarr").exists()
+    assert np.array_equal(_labels(out, "img0"), ref)
+    with pytest.raises(ValueError, match="output_format"):
+        batch.run(folder, output_format="png", **kw)
+    argv = ["batch", str(folder / "img2.png"), "--method", "kmeans", "--n-clusters", "3",
+            "--window", "1", "--n-init", "2", "--seed", "2", "--out", str(out), "--scheduler",
+            client2.scheduler.address, "--format", "zarr", "--tile-size", "8", "-q"]
+    assert main(argv) == 0
+    assert zarr.open_array(str(out / "img2_labels.zarr"), mode="r").chunks == (8, 8)
+    with pytest.raises(SystemExit):  # argparse: not a positive integer
+        main([*argv[:-5], "--tile-tasks-above", "0", "-q"])
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch, folder):
+    from napari_useg.batch import engine
+
+    with pytest.raises(batch.SchedulerUnreachableError, match="127.0.0.1:1") as info:
+        with batch.open_client(scheduler="tcp://127.0.0.1:1", connect_timeout=0.5):
+            pass
+    assert isinstance(info.value, ConnectionError) and isinstance(info.value, ValueError)
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 0.5)
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    iio.imwrite(root / "images" / "t0.png", _scene(0))
+    iio.imwrite(root / "masks" / "t0.png", (_scene(0)[..., 0] > 120).astype(np.uint8))
+    for argv in (["batch", str(folder), "--method", "kmeans", "--out", str(tmp_path / "o")],
+                 ["evaluate", "--data", str(root), "--method", "kmeans", "--no-boundary",
+                  "--out", str(tmp_path / "e")]):
+        assert main([*argv, "--scheduler", "tcp://127.0.0.1:1", "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["batch", str(folder), "--method", "kmeans", "--out", str(tmp_path / "o"),
+                 "--scheduler", "no-port", "-q"]) == 2
+    assert "bad Dask scheduler address" in capsys.readouterr().err
 
 
 def test_cli_round_trip(client2, folder, tmp_path, capsys, monkeypatch):

@@ -3,7 +3,9 @@
 :func:`run` segments every image of a folder (or glob, or list) with one
 :mod:`dask.distributed` task per image, writes ``<stem>_labels.tif`` and a JSON
 record per image atomically, skips images already done by an earlier run, and
-reports failures without stopping. The engine underneath (:func:`iter_map`,
+reports failures without stopping. Very large images are written as zarr arrays
+and, with a saved model, predicted with one task per tile
+(:mod:`napari_useg.batch.large`). The engine underneath (:func:`iter_map`,
 :func:`map_images`) runs any picklable per-item function the same way and is
 shared with ``napari-useg evaluate --jobs``.
 
@@ -28,6 +30,7 @@ From a notebook with a cluster of your own::
 from .engine import (
     ClientInfo,
     Outcome,
+    SchedulerUnreachableError,
     iter_map,
     local_layout,
     machine_cores,
@@ -45,6 +48,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ImageResult",
     "Outcome",
+    "SchedulerUnreachableError",
     "Summary",
     "check_outputs",
     "find_images",

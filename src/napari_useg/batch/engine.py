@@ -40,14 +40,30 @@ __all__ = [
     "local_layout",
     "open_client",
     "check_target",
+    "CONNECT_TIMEOUT",
+    "SchedulerUnreachableError",
     "ClientInfo",
     "iter_map",
     "run_on",
+    "submit_task",
     "map_images",
 ]
 
 #: Memory a local worker should at least have when the layout is chosen automatically.
 MIN_WORKER_MEMORY = 1 << 30
+
+#: Seconds :func:`open_client` waits for a scheduler given by address (Dask's own default
+#: is 30 s, retried all along, so a wrong address would look like a hang).
+CONNECT_TIMEOUT = 10.0
+
+
+class SchedulerUnreachableError(ConnectionError, ValueError):
+    """The Dask scheduler at the given address could not be reached.
+
+    A :class:`ConnectionError` (it is one) and a :class:`ValueError` (the address
+    given is not usable), so the command line reports it in one line, like any
+    other bad option.
+    """
 
 
 @dataclass
@@ -284,7 +300,8 @@ def check_target(client: Any = None, scheduler: str | None = None, workers: int 
 @contextlib.contextmanager
 def open_client(client: Any = None, *, scheduler: str | None = None,
                 workers: int | None = None, threads_per_worker: int | None = None,
-                quiet: bool = False, dashboard: bool = True) -> Iterator[ClientInfo]:
+                quiet: bool = False, dashboard: bool = True,
+                connect_timeout: float | None = None) -> Iterator[ClientInfo]:
     """A Dask client: the one given, one connected to ``scheduler``, or a new local cluster.
 
     Parameters
@@ -302,6 +319,8 @@ def open_client(client: Any = None, *, scheduler: str | None = None,
         Do not print the dashboard address of a new local cluster.
     dashboard : bool
         Serve the dashboard of a new local cluster (port 8787 when free).
+    connect_timeout : float, optional
+        Seconds to wait for ``scheduler`` (default :data:`CONNECT_TIMEOUT`).
 
     Yields
     ------
@@ -310,10 +329,12 @@ def open_client(client: Any = None, *, scheduler: str | None = None,
     Raises
     ------
     ValueError
-        When ``client`` and ``scheduler`` are both given, or ``workers`` is given
-        with an existing cluster (its size is the cluster's own).
-    ConnectionError
-        When the scheduler cannot be reached.
+        When ``client`` and ``scheduler`` are both given, ``workers`` is given
+        with an existing cluster (its size is the cluster's own), or ``scheduler``
+        is not a valid address.
+    SchedulerUnreachableError
+        (a :class:`ConnectionError` and a :class:`ValueError`) When nothing answers at
+        ``scheduler`` within ``connect_timeout`` seconds; the message names the address.
     """
     check_target(client, scheduler, workers, threads_per_worker)
     from distributed import Client, LocalCluster
@@ -323,11 +344,20 @@ def open_client(client: Any = None, *, scheduler: str | None = None,
                          threads_per_worker, False)
         return
     if scheduler is not None:
+        timeout = CONNECT_TIMEOUT if connect_timeout is None else float(connect_timeout)
+        if not timeout > 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, got {connect_timeout!r}")
+        address = scheduler.strip()
         try:
-            c = Client(scheduler.strip())
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") \
-                from exc
+            # only the connection is guarded: errors of the work itself pass untouched
+            c = Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as exc:  # refused, unknown host, timed out
+            raise SchedulerUnreachableError(
+                f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                f"({type(exc).__name__}: {exc}); is it running, and is the address right?"
+            ) from exc
+        except ValueError as exc:  # malformed address (e.g. no port)
+            raise ValueError(f"bad Dask scheduler address {address!r}: {exc}") from exc
         with c:
             yield ClientInfo(c, worker_threads(c, threads_per_worker), threads_per_worker,
                              False)
@@ -451,6 +481,16 @@ def iter_map(func: Callable[..., Any], items: Iterable[Any], *, client: Any = No
         yield from run_on(info, func, items, shared=shared, name=name)
 
 
+def submit_task(info: ClientInfo, func: Callable[..., Any], item: Any, *args: Any,
+                key: str) -> Any:
+    """Submit ``func(item, *args)`` as one task that sets its worker's compute threads first.
+
+    ``args`` may hold futures (their results are passed); returns the future.
+    """
+    return info.client.submit(_call, func, item, info.threads, info.default_threads, *args,
+                              key=key, pure=False)
+
+
 def run_on(info: ClientInfo, func: Callable[..., Any], items: Sequence[Any], *,
            shared: Sequence[Any] = (), name: str | None = None) -> Iterator[Outcome]:
     """:func:`iter_map` on a client already opened with :func:`open_client`."""
@@ -460,8 +500,7 @@ def run_on(info: ClientInfo, func: Callable[..., Any], items: Sequence[Any], *,
     run_id = uuid.uuid4().hex[:8]
     c = info.client
     shared_f = [c.scatter([obj], broadcast=True, hash=False)[0] for obj in shared]
-    futures = [c.submit(_call, func, item, info.threads, info.default_threads, *shared_f,
-                        key=f"{prefix}-{run_id}-{i}", pure=False)
+    futures = [submit_task(info, func, item, *shared_f, key=f"{prefix}-{run_id}-{i}")
                for i, item in enumerate(items)]
     index = {f.key: i for i, f in enumerate(futures)}
     try:

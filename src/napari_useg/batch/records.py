@@ -10,9 +10,13 @@ For an input ``<stem>.<ext>`` the run writes, in the output folder:
     time and SHA-256, and the labels file's SHA-256 and shape. A failed image
     gets a record with ``"status": "error"`` and the error instead.
 
+Large images are written as ``<stem>_labels.zarr`` instead (a folder; see
+:mod:`napari_useg.batch.large`), with the same record.
+
 A rerun trusts an output only when its record is complete (``"status": "ok"``,
 this format), names the same settings and the same input content, and the labels
-file has the recorded SHA-256 and a readable TIFF header of the recorded shape.
+file (or zarr folder) has the recorded SHA-256 and a readable header of the
+recorded shape.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ __all__ = [
     "read_record",
     "write_record",
     "labels_header",
+    "labels_sha256",
+    "labels_format",
     "Check",
     "check_outputs",
 ]
@@ -45,11 +51,18 @@ RECORD_SUFFIX = "_labels.json"
 _CHUNK = 1 << 20
 
 
-def output_paths(out_dir: str | os.PathLike, image: str | os.PathLike) -> tuple[Path, Path]:
-    """``(labels, record)`` paths of ``image``'s outputs in ``out_dir``."""
+def output_paths(out_dir: str | os.PathLike, image: str | os.PathLike,
+                 fmt: str = "tif") -> tuple[Path, Path]:
+    """``(labels, record)`` paths of ``image``'s outputs in ``out_dir``.
+
+    ``fmt="zarr"`` names the labels ``<stem>_labels.zarr`` instead of ``<stem>_labels.tif``.
+    """
+    if fmt not in ("tif", "zarr"):
+        raise ValueError(f"fmt must be 'tif' or 'zarr', got {fmt!r}")
     stem = Path(image).stem
     out = Path(out_dir)
-    return out / f"{stem}{LABELS_SUFFIX}", out / f"{stem}{RECORD_SUFFIX}"
+    labels = f"{stem}{LABELS_SUFFIX}" if fmt == "tif" else f"{stem}_labels.zarr"
+    return out / labels, out / f"{stem}{RECORD_SUFFIX}"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -92,15 +105,34 @@ def write_record(path: str | os.PathLike, record: dict[str, Any], *,
     return Path(path)
 
 
+def labels_format(path: str | os.PathLike) -> str:
+    """``"zarr"`` for a ``.zarr`` labels folder, ``"tif"`` otherwise."""
+    return "zarr" if Path(path).suffix.lower() == ".zarr" else "tif"
+
+
+def labels_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a labels output: of the file, or over the files of a zarr folder."""
+    if labels_format(path) == "zarr":
+        from .large import tree_sha256
+
+        return tree_sha256(path)
+    return file_sha256(path)
+
+
 def labels_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
-    """Shape and dtype of the labels TIFF, read from its header (no pixel data).
+    """Shape and dtype of the labels TIFF (or zarr array), read from its header (no pixel data).
 
     Raises
     ------
     ValueError
-        If the file is not a readable TIFF.
+        If the file is not a readable TIFF (or zarr array).
     """
     import tifffile
+
+    if labels_format(path) == "zarr":
+        from .large import zarr_header
+
+        return zarr_header(path)
 
     try:
         with tifffile.TiffFile(path) as tif:
@@ -125,11 +157,14 @@ class Check:
         Why (for messages).
     record : dict or None
         The record found.
+    labels : pathlib.Path or None
+        The labels output the record describes (``.tif`` or ``.zarr``), when known.
     """
 
     state: str
     reason: str = ""
     record: dict[str, Any] | None = None
+    labels: Path | None = None
 
 
 def _input_unchanged(recorded: dict[str, Any], image: Path) -> bool:
@@ -142,8 +177,18 @@ def _input_unchanged(recorded: dict[str, Any], image: Path) -> bool:
     return recorded.get("sha256") is not None and recorded["sha256"] == file_sha256(image)
 
 
+def _recorded_labels(labels: Path, rec: dict[str, Any]) -> Path:
+    """The labels output ``rec`` names, when it is the other format of ``labels``."""
+    name = (rec.get("labels") or {}).get("file")
+    stem = labels.name[: -len(labels.suffix)] if labels.suffix else labels.name
+    if isinstance(name, str) and name != labels.name and name in (f"{stem}.tif", f"{stem}.zarr"):
+        return labels.with_name(name)
+    return labels
+
+
 def check_outputs(image: str | os.PathLike, labels: str | os.PathLike,
-                  record: str | os.PathLike, config: dict[str, Any]) -> Check:
+                  record: str | os.PathLike, config: dict[str, Any], *,
+                  any_format: bool = False) -> Check:
     """Decide whether the outputs of ``image`` can be trusted by a rerun.
 
     Parameters
@@ -151,46 +196,62 @@ def check_outputs(image: str | os.PathLike, labels: str | os.PathLike,
     image : path-like
         The input file.
     labels, record : path-like
-        Its labels TIFF and record JSON.
+        Its labels output (``<stem>_labels.tif``, or ``<stem>_labels.zarr``) and
+        record JSON.
     config : dict
         The settings of this run (as stored in ``record["config"]``).
+    any_format : bool
+        Accept labels in the other format (TIFF for zarr and the reverse) when the
+        record names them. Otherwise complete outputs in the other format are
+        ``"stale"`` (this run would replace them).
 
     Returns
     -------
     Check
+        ``Check.labels`` is the output verified (the one the record names).
     """
     labels, record, image = Path(labels), Path(record), Path(image)
-    has_labels, has_record = labels.exists(), record.exists()
-    if not has_labels and not has_record:
+    has_record = record.exists()
+    if not labels.exists() and not has_record:
         return Check("missing")
     rec = read_record(record) if has_record else None
     if rec is None:
-        return Check("incomplete", "record missing or unreadable" if has_record or has_labels
-                     else "")
+        return Check("incomplete", "record missing or unreadable" if has_record
+                     else "labels without a record", None, labels)
+    found = _recorded_labels(labels, rec)
     if rec.get("format") != RECORD_FORMAT:
-        return Check("incomplete", f"record format {rec.get('format')!r}", rec)
+        return Check("incomplete", f"record format {rec.get('format')!r}", rec, found)
     if rec.get("status") != "ok":
-        return Check("incomplete", f"failed before: {rec.get('error', {}).get('message')}", rec)
+        return Check("incomplete", f"failed before: {rec.get('error', {}).get('message')}",
+                     rec, found)
     meta = rec.get("labels") or {}
-    if not has_labels:
-        return Check("incomplete", "labels file missing", rec)
+    if not found.exists():
+        return Check("incomplete", "labels file missing", rec, found)
     try:
-        shape, _ = labels_header(labels)
+        shape, _ = labels_header(found)
     except ValueError as exc:
-        return Check("incomplete", str(exc), rec)
+        return Check("incomplete", str(exc), rec, found)
     if list(shape) != list(meta.get("shape", [])):
         return Check("incomplete", f"labels shape {shape} differs from the record's "
-                                   f"{meta.get('shape')}", rec)
-    if meta.get("sha256") != file_sha256(labels):
-        return Check("incomplete", "labels file does not match the record's checksum", rec)
+                                   f"{meta.get('shape')}", rec, found)
+    try:
+        digest = labels_sha256(found)
+    except OSError as exc:
+        return Check("incomplete", f"cannot read the labels: {exc}", rec, found)
+    if meta.get("sha256") != digest:
+        return Check("incomplete", "labels file does not match the record's checksum", rec,
+                     found)
     if rec.get("config") != config:
         old = rec.get("config") or {}
         diff = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-        return Check("stale", f"made with other settings (differs in {diff})", rec)
+        return Check("stale", f"made with other settings (differs in {diff})", rec, found)
     try:
         same = _input_unchanged(rec.get("input") or {}, image)
     except OSError as exc:
-        return Check("incomplete", f"cannot stat input: {exc}", rec)
+        return Check("incomplete", f"cannot stat input: {exc}", rec, found)
     if not same:
-        return Check("stale", "the input file changed since", rec)
-    return Check("complete", "", rec)
+        return Check("stale", "the input file changed since", rec, found)
+    if found != labels and not any_format:
+        return Check("stale", f"written as {labels_format(found)}, this run writes "
+                              f"{labels_format(labels)}", rec, found)
+    return Check("complete", "", rec, found)

@@ -13,14 +13,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import Outcome, check_target, open_client, run_on
+from .engine import Outcome, _describe, check_target, open_client, submit_task
 from .inputs import find_images
+from .large import (
+    DEFAULT_TILE_TASKS_ABOVE,
+    OUTPUT_FORMATS,
+    TileGrid,
+    finish_tiled,
+    image_geometry,
+    plan_tiles,
+    predict_tile,
+    prepare_tiled,
+)
 from .records import (
     LABELS_SUFFIX,
     RECORD_FORMAT,
     check_outputs,
     file_sha256,
     input_fingerprint,
+    labels_sha256,
     output_paths,
     write_record,
 )
@@ -46,6 +57,10 @@ class BatchJob:
         device, model); stored verbatim in the record.
     replace : bool
         Replace existing (untrusted or stale) outputs.
+    fmt : {"tif", "zarr"}
+        Format of the labels output (``labels`` ends in ``.tif`` or ``.zarr``).
+    chunk : int
+        Side of the square chunks of a zarr output.
     """
 
     image: str
@@ -53,6 +68,8 @@ class BatchJob:
     record: str
     config: dict[str, Any]
     replace: bool = False
+    fmt: str = "tif"
+    chunk: int = 512
 
 
 def _now() -> str:
@@ -79,6 +96,20 @@ def _environment() -> dict[str, Any]:
     return env
 
 
+def _remove_other_format(job: BatchJob) -> None:
+    """After a replacing write, drop this image's labels left in the other format."""
+    import shutil
+
+    if not job.replace:
+        return
+    labels = Path(job.labels)
+    other = labels.with_suffix(".tif" if job.fmt == "zarr" else ".zarr")
+    if other.is_dir():
+        shutil.rmtree(other, ignore_errors=True)
+    elif other.exists():
+        other.unlink()
+
+
 def _error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": str(exc),
             "traceback": tb if tb is not None else traceback.format_exc()}
@@ -87,8 +118,9 @@ def _error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
 def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
     """Segment one image file and write its labels and record (runs on a worker).
 
-    The labels are written first, then the record, each atomically, so a record
-    with ``"status": "ok"`` always describes a complete labels file. Any error
+    The labels are written first (a TIFF, or a zarr array when ``job.fmt`` says
+    so), then the record, each atomically, so a record with ``"status": "ok"``
+    always describes a complete labels output. Any error
     (unreadable file, bad image, a method failing) is caught and written as a
     record with ``"status": "error"``.
 
@@ -139,9 +171,20 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         meta = {"method": cfg["method"], "preset": cfg["preset"], "params": cfg["params"],
                 "seed": cfg["seed"], "source": str(job.image),
                 "model": (cfg.get("model") or {}).get("path")}
-        write_labels(job.labels, labels, overwrite=job.replace, metadata=meta)
-        record["labels"] = {"file": Path(job.labels).name, "sha256": file_sha256(job.labels),
-                            "shape": list(labels.shape), "n_labels": int(labels.max(initial=0))}
+        if job.fmt == "zarr":
+            from .large import write_labels_zarr
+
+            write_labels_zarr(job.labels, labels, chunk=job.chunk, overwrite=job.replace,
+                              metadata=meta)
+        else:
+            write_labels(job.labels, labels, overwrite=job.replace, metadata=meta)
+        record["labels"] = {"file": Path(job.labels).name, "format": job.fmt,
+                            "sha256": labels_sha256(job.labels), "shape": list(labels.shape),
+                            "n_labels": int(labels.max(initial=0))}
+        if job.fmt == "zarr":
+            record["labels"]["chunks"] = [job.chunk, job.chunk]
+        record["tiles"] = None  # one task for the whole image
+        _remove_other_format(job)
         timings["write_s"] = time.perf_counter() - t
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
         record["status"] = "error"
@@ -165,7 +208,8 @@ class ImageResult:
     status : {"succeeded", "failed", "skipped"}
         ``skipped``: trusted outputs from an earlier run were kept.
     labels, record : pathlib.Path
-        Output files (``labels`` does not exist for a failed image).
+        Output files (``labels``, a ``.tif`` file or a ``.zarr`` folder, does not
+        exist for a failed image).
     error : str or None
         ``"ExceptionType: message"`` of a failed image.
     runtime_s : float or None
@@ -258,14 +302,15 @@ def _model_config(model_path: Path, model: Any, output: str | None,
             "output": model._check_output(output), "tile_size": int(tile_size)}
 
 
-def _result_from_record(job: BatchJob, rec: dict[str, Any] | None, status: str) -> ImageResult:
+def _result_from_record(job: BatchJob, rec: dict[str, Any] | None, status: str,
+                        labels: Path | None = None) -> ImageResult:
     err = None
     if rec is not None and rec.get("status") == "error":
         e = rec.get("error") or {}
         err = f"{e.get('type', 'Error')}: {e.get('message', '')}"
         status = "failed"
-    return ImageResult(Path(job.image), status, Path(job.labels), Path(job.record), err,
-                       None if rec is None else rec.get("runtime_s"))
+    return ImageResult(Path(job.image), status, Path(labels or job.labels), Path(job.record),
+                       err, None if rec is None else rec.get("runtime_s"))
 
 
 def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
@@ -274,8 +319,13 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         seed: int = 0, preset: str | None = None, overwrite: bool = False,
         channel_axis: int | None = None, device: str = "auto",
         model_output: str | None = None, tile_size: int = 512,
+        output_format: str = "auto", tile_tasks_above: int = DEFAULT_TILE_TASKS_ABOVE,
         progress: bool = False, quiet: bool = True, **params: Any) -> Summary:
     """Segment every image of a folder (or glob, or list) with one Dask task per image.
+
+    Images larger than ``tile_tasks_above`` pixels are written as zarr arrays and,
+    with a saved ``model``, predicted with one task per tile (see
+    :mod:`napari_useg.batch.large`).
 
     Parameters
     ----------
@@ -284,8 +334,8 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     method : str
         A name from :func:`napari_useg.list_methods`; optional with ``model``.
     out_dir : path-like
-        Output folder (created): ``<stem>_labels.tif`` and ``<stem>_labels.json``
-        per image, and ``batch_summary.json``.
+        Output folder (created): ``<stem>_labels.tif`` (or ``<stem>_labels.zarr``)
+        and ``<stem>_labels.json`` per image, and ``batch_summary.json``.
     client : distributed.Client, optional
         Run on this client's cluster (e.g. one opened in a notebook); left open.
     scheduler : str, optional
@@ -311,7 +361,17 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``, resolved on each worker.
     model_output, tile_size
-        Output and tile side of :meth:`~napari_useg.Model.predict` (with ``model``).
+        Output and tile side of :meth:`~napari_useg.Model.predict` (with ``model``);
+        ``tile_size`` is also the chunk side of zarr outputs.
+    output_format : {"auto", "tif", "zarr"}
+        Labels as compressed TIFF or as a chunked, compressed zarr array;
+        ``"auto"``: zarr for images of more than ``tile_tasks_above`` pixels, TIFF
+        for the others (and either is accepted from an earlier run).
+    tile_tasks_above : int
+        Pixels (height x width) above which an image is large: with ``model`` it
+        is predicted in one task per tile (its labels never held whole in memory;
+        they equal the whole-image prediction) and written as zarr. Images whose
+        header cannot be read count as small. Default 64 megapixels.
     progress : bool
         Progress bar over the images (stderr).
     quiet : bool
@@ -352,6 +412,12 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
     if not isinstance(device, str):
         raise TypeError(f"device must be a string, got {device!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {list(OUTPUT_FORMATS)}, "
+                         f"got {output_format!r}")
+    for name, v in (("tile_size", tile_size), ("tile_tasks_above", tile_tasks_above)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
     loaded = None
     if model is not None:
         from ..model import load_model
@@ -359,8 +425,6 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         if params or preset is not None:
             raise ValueError("with a model, the method's parameters come from the model; "
                              "drop the parameters/preset (or run without --model)")
-        if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:
-            raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
         loaded = load_model(model, device="cpu")
         m = get_method(loaded.method)
         if method is not None and get_method(method).name != m.name:
@@ -406,19 +470,38 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     inputs = {f.resolve() for f in files}
     jobs: list[BatchJob] = []
     checks: list = []
+    grids: dict[int, TileGrid] = {}
     stale: list[tuple[Path, str]] = []
+    auto = output_format == "auto"
     for f in files:
         # absolute paths: workers may run in another folder (or on another machine)
         f = Path(os.path.abspath(f))  # (not resolve(): a symlink keeps its own name)
-        labels, record = output_paths(os.path.abspath(out), f)
-        if labels.resolve() in inputs or record.resolve() in inputs:
-            raise ValueError(f"output {labels} would replace an input; choose another out_dir")
-        chk = check_outputs(f, labels, record, config)
+        paths_by_fmt = {fmt: output_paths(os.path.abspath(out), f, fmt)
+                        for fmt in ("tif", "zarr")}
+        record = paths_by_fmt["tif"][1]
+        if any(p.resolve() in inputs for p in (record, *(v[0] for v in paths_by_fmt.values()))):
+            raise ValueError(f"output {record} would replace an input; choose another out_dir")
+        fmt = "zarr" if output_format == "zarr" else "tif"
+        chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=auto)
+        hw = None
+        if chk.state != "complete" and (auto or (fmt == "zarr" and loaded is not None)):
+            try:
+                hw = image_geometry(f, channel_axis)
+            except (ValueError, TypeError, OSError):
+                hw = None  # the task reads it, fails and records why
+        large = hw is not None and hw[0] * hw[1] > tile_tasks_above
+        if auto and large:
+            fmt = "zarr"
+            chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=True)
         if chk.state == "stale" and not overwrite:
             stale.append((f, chk.reason))
+        if large and fmt == "zarr" and loaded is not None and chk.state != "complete":
+            assert model_cfg is not None and hw is not None
+            grids[len(jobs)] = plan_tiles(loaded, model_cfg["output"], tile_size, hw)
         checks.append(chk)
-        jobs.append(BatchJob(str(f), str(labels), str(record), config,
-                             replace=chk.state in ("incomplete", "stale")))
+        jobs.append(BatchJob(str(f), str(paths_by_fmt[fmt][0]), str(record), config,
+                             replace=chk.state in ("incomplete", "stale"), fmt=fmt,
+                             chunk=grids[len(jobs)].tile if len(jobs) in grids else tile_size))
     if stale:
         f, why = stale[0]
         raise FileExistsError(
@@ -430,41 +513,98 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     todo: list[int] = []
     for i, (job, chk) in enumerate(zip(jobs, checks, strict=True)):
         if chk.state == "complete":
-            results[i] = _result_from_record(job, chk.record, "skipped")
+            results[i] = _result_from_record(job, chk.record, "skipped", chk.labels)
         else:
             todo.append(i)
     if todo:
         with open_client(client, scheduler=scheduler, workers=workers,
                          threads_per_worker=threads_per_worker, quiet=quiet) as info:
-            _run_todo(info, m.name, jobs, todo, results, loaded, progress)
+            _run_todo(info, m.name, jobs, todo, results, loaded, progress, grids)
     assert all(r is not None for r in results)
     summary = Summary(results, out, time.perf_counter() - t0, config)  # type: ignore[arg-type]
     write_record(out / SUMMARY_NAME, summary.to_dict(), overwrite=True)
     return summary
 
 
+def _submit_image(info: Any, job: BatchJob, grid: TileGrid | None, model_f: Any,
+                  key: str) -> tuple[Any, list[Any]]:
+    """Submit one image: one task, or (tiled) prepare -> one task per tile -> finish.
+
+    Returns the future whose result is the image's record, and the tile futures.
+    """
+    shared = () if model_f is None else (model_f,)
+    if grid is None:
+        return submit_task(info, segment_file, job, *shared, key=key), []
+    prep = submit_task(info, prepare_tiled, job, grid, model_f, key=f"{key}-prepare")
+    tiles = [submit_task(info, predict_tile, (job, win), prep, model_f, key=f"{key}-tile-{k}")
+             for k, win in enumerate(grid.windows)]
+    return submit_task(info, finish_tiled, job, grid, prep, *tiles, key=f"{key}-finish"), tiles
+
+
 def _run_todo(info: Any, name: str, jobs: list[BatchJob], todo: list[int],
-              results: list[ImageResult | None], model: Any, progress: bool) -> None:
+              results: list[ImageResult | None], model: Any, progress: bool,
+              grids: dict[int, TileGrid] | None = None) -> None:
+    import uuid
+
+    from distributed import as_completed
+
+    grids = grids or {}
+    c = info.client
+    model_f = c.scatter([model], broadcast=True, hash=False)[0] if model is not None else None
+    run_id = uuid.uuid4().hex[:8]
+    final: dict[str, int] = {}  # key of an image's last future -> its index in jobs
+    futures: list[Any] = []
+    for i in todo:
+        fut, tiles = _submit_image(info, jobs[i], grids.get(i), model_f,
+                                   f"useg-{name}-{run_id}-{i}")
+        final[fut.key] = i
+        futures += [fut, *tiles]
+    n_tiles = sum(len(grids[i].windows) for i in todo if i in grids)
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="img",
                    file=sys.stderr)
-    n_failed = 0
+    n_failed = tiles_done = 0
     try:
-        for o in run_on(info, segment_file, [jobs[i] for i in todo],
-                        shared=(model,) if model is not None else (), name=f"useg-{name}"):
-            i = todo[o.index]
+        for fut in as_completed(futures):
+            i = final.get(fut.key)
+            if i is None:  # a tile: progress only (the finishing task keeps it alive)
+                tiles_done += 1
+                if bar is not None:
+                    bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles))
+                continue
+            if fut.status == "finished":
+                o = Outcome(i, jobs[i], value=fut.result())
+            else:
+                exc = fut.exception()
+                tb = fut.traceback()
+                text = "".join(traceback.format_tb(tb)) if tb is not None else None
+                o = Outcome(i, jobs[i], error=_describe(exc), traceback=text, exception=exc)
+            fut.release()
             results[i] = res = _collect(jobs[i], o)
             n_failed += res.status == "failed"
             if bar is not None:
-                if n_failed:
-                    bar.set_postfix({"failed": n_failed}, refresh=False)
+                bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles), refresh=False)
                 bar.update(1)
     finally:
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            c.cancel(pending)
+        if model_f is not None:
+            model_f.release()
         if bar is not None:
             bar.close()
+
+
+def _postfix(failed: int, tiles_done: int, n_tiles: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if failed:
+        out["failed"] = failed
+    if n_tiles:
+        out["tiles"] = f"{tiles_done}/{n_tiles}"
+    return out
 
 
 def _collect(job: BatchJob, o: Outcome) -> ImageResult:

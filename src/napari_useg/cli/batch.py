@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..batch.large import DEFAULT_TILE_TASKS_ABOVE, OUTPUT_FORMATS
 from ._params import add_method_options, collect_params, preparse_method
 
 NAME = "batch"
-HELP = ("segment every image of folders/globs with one Dask task per image (local cluster "
-        "or --scheduler); resumable, writes <stem>_labels.tif + .json per image")
+HELP = ("segment every image of folders/globs with one Dask task per image (per tile for "
+        "large images with --model; local cluster or --scheduler); resumable, writes "
+        "<stem>_labels.tif (or .zarr) + .json per image")
 
 
 def _positive(text: str) -> int:
@@ -36,7 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--model-output", default=None,
                         help="with --model: which output labels the images (e.g. main/over)")
     parser.add_argument("--tile-size", type=_positive, default=512,
-                        help="with --model: tile side of the prediction (default 512)")
+                        help="with --model: tile side of the prediction; also the chunk side "
+                             "of zarr outputs (default 512)")
+    parser.add_argument("--format", dest="output_format", choices=OUTPUT_FORMATS,
+                        default="auto",
+                        help="labels as compressed TIFF or chunked zarr; auto (default): zarr "
+                             "for images above --tile-tasks-above pixels")
+    parser.add_argument("--tile-tasks-above", type=_positive,
+                        default=DEFAULT_TILE_TASKS_ABOVE, metavar="PIXELS",
+                        help="images with more pixels are large: zarr output and, with "
+                             "--model, one task per tile (default 64000000)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="submit to a running Dask scheduler, e.g. tcp://host:8786")
@@ -63,17 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.method is None and args.model is None:
         raise ValueError("give --method (or --model)")
-    try:
-        summary = run_batch(
-            args.inputs, method=args.method, out_dir=args.out, scheduler=args.scheduler,
-            workers=args.workers, threads_per_worker=args.threads_per_worker,
-            model=args.model, seed=args.seed, preset=args.preset, overwrite=args.overwrite,
-            channel_axis=args.channel_axis, device=args.device,
-            model_output=args.model_output, tile_size=args.tile_size,
-            progress=not args.quiet, quiet=args.quiet, **collect_params(args))
-    except ConnectionError as exc:
-        print(f"napari-useg batch: error: {exc}", file=sys.stderr)
-        return 2
+    # an unreachable --scheduler raises SchedulerUnreachableError, a ValueError: one line
+    summary = run_batch(
+        args.inputs, method=args.method, out_dir=args.out, scheduler=args.scheduler,
+        workers=args.workers, threads_per_worker=args.threads_per_worker,
+        model=args.model, seed=args.seed, preset=args.preset, overwrite=args.overwrite,
+        channel_axis=args.channel_axis, device=args.device,
+        model_output=args.model_output, tile_size=args.tile_size,
+        output_format=args.output_format, tile_tasks_above=args.tile_tasks_above,
+        progress=not args.quiet, quiet=args.quiet, **collect_params(args))
     print(summary)
     if summary.failed:
         print(f"napari-useg batch: {summary.failed} image(s) failed; their errors are in "
