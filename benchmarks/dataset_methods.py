@@ -18,6 +18,8 @@ OUT, the fitted model is saved in OUT/model, per-image labels in OUT/labels.
 
     OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --dataset microscopy \
         --method iic --out /work/bench_out/dataset/micro_iic
+    OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --dataset microscopy \
+        --method inmars --normalisation per_image --outputs region --param steps=60 --out ...
     python benchmarks/dataset_methods.py --dataset satellite --method kmeans --out ...
     OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --cost   # IIC step cost by setting
     python benchmarks/dataset_methods.py --summary /work/bench_out/dataset   # markdown table
@@ -159,6 +161,8 @@ def summary(folder: Path) -> None:
                 if o in r]
         for o in outs:
             name = r["method"] if o == r["method"] else f"{r['method']} ({o})"
+            if r.get("normalisation", "dataset") != "dataset":
+                name += f", {r['normalisation']}"
             sc = r[o]
             steps = r.get("train", {}).get("steps", "")
             per_image_method = o == r["method"]  # label ids differ between images
@@ -219,6 +223,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
+    ap.add_argument("--normalisation", default="dataset", choices=("dataset", "per_image"),
+                    help="how the model scales raw values (napari_useg.fit)")
+    ap.add_argument("--outputs", default="",
+                    help="comma-separated outputs to score (default: all of the method's)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -230,6 +238,8 @@ def main() -> None:
     names, images, masks, k, ignore = load(args.dataset, root)
     result: dict = {"dataset": args.dataset, "method": args.method, "k": k,
                     "n_images": len(images), "params": params, "preset": args.preset}
+    if args.method in ("iic", "inmars"):
+        result["normalisation"] = args.normalisation
     t0 = time.perf_counter()
     if args.method in ("iic", "inmars"):
         method = napari_useg.get_method(args.method)
@@ -243,7 +253,8 @@ def main() -> None:
             for snap in napari_useg.iter_fit(images, args.method, preset=args.preset,
                                              seed=args.seed, device="cpu",
                                              checkpoint=out / "checkpoint.pt",
-                                             checkpoint_every=10, **params):
+                                             checkpoint_every=10,
+                                             normalisation=args.normalisation, **params):
                 print(f"{time.strftime('%H:%M:%S')} {snap}", file=log, flush=True)
             model = snap.info["model"]
             model.save(mdir)
@@ -251,7 +262,8 @@ def main() -> None:
         result["params_all"] = {kk: v for kk, v in vars(model.params).items()}
         t1 = time.perf_counter()
         outputs = {"iic": ["main", "over"], "inmars": ["region", "backbone", "multiscale"]}
-        for o in outputs[args.method]:
+        chosen = [o for o in args.outputs.split(",") if o] or outputs[args.method]
+        for o in chosen:
             lab_dir = out / f"labels_{o}"
             lab_dir.mkdir(exist_ok=True)
             preds = []

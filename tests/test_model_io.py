@@ -63,6 +63,52 @@ def test_dataset_normalisation_is_stored_and_reused():
         model.predict(imgs[0].astype(np.float32), channel_axis=-1)
 
 
+def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path):
+    # a dim and a bright exposure of the same scene (uint8, as fluorescence PNGs)
+    scene = np.random.default_rng(3).random((32, 32))
+    dim = (10 + 40 * scene).astype(np.uint8)
+    bright = (60 + 190 * scene).astype(np.uint8)
+    model = fit([dim, bright], "iic", normalisation="per_image", **SMALL_IIC)
+    assert model.normalisation == {"mode": "per_image", "percentiles": [1.0, 99.8]}
+    a = model._normaliser(dim[..., None])(dim[..., None])
+    b = model._normaliser(bright[..., None])(bright[..., None])
+    assert a.min() == 0.0 and a.max() == 1.0 and np.abs(a - b).max() < 0.05
+    # training saw exactly what prediction sees
+    from napari_useg.fit import _normalise
+
+    assert np.array_equal(_normalise([dim[..., None]], "per_image")[0][0], a)
+    # dataset normalisation leaves the dim image dim
+    ds = fit([dim, bright], "iic", **SMALL_IIC)
+    assert ds._normaliser(dim[..., None])(dim[..., None]).max() < 0.25
+    model.save(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["normalisation"] == {"mode": "per_image", "percentiles": [1.0, 99.8]}
+    again = load_model(tmp_path / "m", device="cpu")
+    assert again.normalisation == model.normalisation
+    assert np.array_equal(again.predict(dim), model.predict(dim))
+    # a model saved before the percentiles were recorded keeps the old rule (uint8: 0-255)
+    cfg["normalisation"] = {"mode": "per_image"}
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    old = load_model(tmp_path / "m", device="cpu")
+    assert old._normaliser(dim[..., None])(dim[..., None]).max() == pytest.approx(dim.max() / 255)
+    assert old.predict(dim).shape == dim.shape
+
+
+def test_channel_ranges_with_percentiles_for_any_dtype():
+    from napari_useg.image import apply_ranges, channel_ranges
+
+    x = np.linspace(0.2, 0.4, 200, dtype=np.float32).reshape(10, 20, 1)  # floats in [0, 1]
+    assert channel_ranges([x])[1][0] == 1.0  # default rule: used as they are
+    lo, hi = channel_ranges([x], percentiles=(0, 100))
+    assert lo[0] == pytest.approx(0.2) and hi[0] == pytest.approx(0.4)
+    assert apply_ranges(x, lo, hi).max() == pytest.approx(1.0)
+    const = np.full((8, 8, 1), 7, np.uint8)
+    assert not apply_ranges(const, *channel_ranges([const], percentiles=(1, 99.8))).any()
+    for bad in ((50, 50), (-1, 90), (1, 101), (1,)):
+        with pytest.raises(ValueError, match="percentiles"):
+            channel_ranges([x], percentiles=bad)
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing")

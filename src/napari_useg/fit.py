@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .image import PreparedImage, apply_ranges, channel_ranges, channels_last
+from .image import PERCENTILES, PreparedImage, apply_ranges, channel_ranges, channels_last
 from .progress import Progress
 from .registry import RunContext, get_method
 
@@ -142,12 +142,12 @@ def _normalise(arrays: list[Any], mode: str) -> tuple[list[np.ndarray], dict[str
         data = [apply_ranges(np.asarray(a), lo, hi) for a in arrays]
         norm = {"mode": "dataset", "lo": lo.tolist(), "hi": hi.tolist(),
                 "dtype": str(np.dtype(arrays[0].dtype))}
-    else:
+    else:  # percentiles of each image, whatever its dtype (the model's predict does the same)
         data = []
         for a in arrays:
             a = np.asarray(a)
-            data.append(apply_ranges(a, *channel_ranges([a])))
-        norm = {"mode": "per_image"}
+            data.append(apply_ranges(a, *channel_ranges([a], percentiles=PERCENTILES)))
+        norm = {"mode": "per_image", "percentiles": list(PERCENTILES)}
     for d in data:
         if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
             raise ValueError("image contains NaN or infinite values")
@@ -190,7 +190,12 @@ def iter_fit(
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     normalisation : {"dataset", "per_image"}
-        How raw values are scaled to [0, 1] (stored in the model, see :mod:`napari_useg.model`).
+        How raw values are scaled to [0, 1] (stored in the model, see
+        :mod:`napari_useg.model`): ``"dataset"`` uses one set of ranges for every
+        image (from the pooled training pixels); ``"per_image"`` stretches each
+        image, at training and at prediction, between its own 1st and 99.8th
+        percentiles per channel, whatever its dtype (for collections mixing
+        exposures or modalities, e.g. dim fluorescence with brightfield).
     rgb : bool, optional
         Whether the first three channels are RGB (default: true for 3-channel
         and RGB(A) images). With ``rgb=True`` further channels (infrared...) are

@@ -239,7 +239,9 @@ def _sample(arr, max_samples: int) -> np.ndarray:
     return sub.reshape(-1, sub.shape[-1])
 
 
-def channel_ranges(arrays, max_samples: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+def channel_ranges(arrays, max_samples: int = 4_000_000, *,
+                   percentiles: tuple[float, float] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel ``(lo, hi)`` in raw units that map a set of images to ``[0, 1]``.
 
     The rules of :func:`prepare_image`, applied to the pooled pixels of all
@@ -250,12 +252,20 @@ def channel_ranges(arrays, max_samples: int = 4_000_000) -> tuple[np.ndarray, np
     ``apply_ranges(arr, *channel_ranges([arr]))`` equals ``prepare_image(arr).data``;
     larger or lazy images are subsampled on a regular grid.
 
+    With ``percentiles`` given, every data type (``uint8`` and ``[0, 1]``
+    floats included) is stretched between those percentiles per channel: the
+    per-image normalisation of dataset-level models, which maps a dim and a
+    bright exposure of the same scene to the same range.
+
     Parameters
     ----------
     arrays : sequence of array_like
         ``(H, W, C)`` raw images (see :func:`channels_last`), same ``C`` and dtype.
     max_samples : int
         Pixels used in total for the percentiles.
+    percentiles : tuple of float, optional
+        ``(low, high)`` percentiles (``0 <= low < high <= 100``) used whatever
+        the data type; default: the data-type rules above.
 
     Returns
     -------
@@ -281,22 +291,31 @@ def channel_ranges(arrays, max_samples: int = 4_000_000) -> tuple[np.ndarray, np
         raise ValueError(f"images have different numbers of channels {chans}")
     c = chans[0]
     dtype = np.dtype(dtypes[0])
-    if dtype == np.dtype(np.uint8):
-        return np.zeros(c), np.full(c, 255.0)
-    if dtype.kind == "b":
-        return np.zeros(c), np.ones(c)
+    if percentiles is not None:
+        pct = tuple(float(q) for q in percentiles)
+        if len(pct) != 2 or not 0.0 <= pct[0] < pct[1] <= 100.0:
+            raise ValueError(f"percentiles must be (low, high) with 0 <= low < high <= 100, "
+                             f"got {percentiles!r}")
+    else:
+        pct = PERCENTILES
+        if dtype == np.dtype(np.uint8):
+            return np.zeros(c), np.full(c, 255.0)
+        if dtype.kind == "b":
+            return np.zeros(c), np.ones(c)
     per = max(1, max_samples // len(arrays))
     samples = np.concatenate([_sample(a, per) for a in arrays], axis=0)
     if np.issubdtype(dtype, np.floating):
         if not np.isfinite(samples).all():
             raise ValueError("image contains NaN or infinite values")
-        if samples.min() >= 0.0 and samples.max() <= 1.0:
+        if percentiles is None and samples.min() >= 0.0 and samples.max() <= 1.0:
             return np.zeros(c), np.ones(c)
+    if dtype.kind == "b":
+        samples = samples.astype(np.uint8)
     lo = np.empty(c)
     hi = np.empty(c)
     for i in range(c):  # loop over channels only
         ch = samples[:, i]
-        a, b = np.percentile(ch, PERCENTILES)
+        a, b = np.percentile(ch, pct)
         if not b > a:
             a, b = float(ch.min()), float(ch.max())
         lo[i], hi[i] = a, b

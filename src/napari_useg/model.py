@@ -15,9 +15,14 @@ Normalisation (decided once, at fit time, stored in the model):
     and 99.8th percentiles). New images are scaled with the *stored* ranges, so
     a dim image stays dim instead of being stretched.
 ``"per_image"``
-    Every image (training and new) is scaled on its own, as
-    :func:`~napari_useg.image.prepare_image` does; use it when exposure varies a
-    lot between images.
+    Every image (training and new) is stretched on its own between its 1st and
+    99.8th percentiles per channel, whatever its dtype (``uint8`` included); the
+    percentiles are stored in the config (``"percentiles": [1.0, 99.8]``). Use it
+    when exposure or modality varies between images: with one set of ranges a
+    dim fluorescence image stays nearly black and a network can learn "which
+    kind of image" instead of "which structure" (measured in docs/benchmarks.md).
+    Models saved before this option recorded no ``percentiles`` and keep their
+    original rule (that of :func:`~napari_useg.image.prepare_image`).
 
 Saved layout (a folder): ``config.json`` (format version, method, parameters,
 channel layout, normalisation, training summary, package version) and
@@ -85,7 +90,8 @@ class Model:
         Whether the first three channels are RGB.
     normalisation : dict
         ``{"mode": "dataset", "lo": [...], "hi": [...], "dtype": "uint8"}`` or
-        ``{"mode": "per_image"}``.
+        ``{"mode": "per_image", "percentiles": [1.0, 99.8]}`` (older models:
+        ``{"mode": "per_image"}``, the :func:`~napari_useg.image.prepare_image` rules).
     training : dict
         Summary of the training run (steps, seed, images, final loss, seconds).
     """
@@ -183,7 +189,8 @@ class Model:
     def _normaliser(self, arr):
         mode = self.normalisation.get("mode")
         if mode == "per_image":
-            lo, hi = channel_ranges([arr])
+            pct = self.normalisation.get("percentiles")  # absent in older models
+            lo, hi = channel_ranges([arr], percentiles=None if pct is None else tuple(pct))
         elif mode == "dataset":
             lo = np.asarray(self.normalisation["lo"], dtype=np.float64)
             hi = np.asarray(self.normalisation["hi"], dtype=np.float64)
