@@ -203,6 +203,22 @@ def test_widget_controls_follow_the_declarations(make_napari_viewer):
     assert not widget.apply_button.enabled and not widget.save_button.enabled
 
 
+def test_widget_normalisation_choice_reaches_the_model(make_napari_viewer, qtbot):
+    # mixed exposures need per-image normalisation (docs/benchmarks.md, microscopy)
+    viewer = make_napari_viewer()
+    viewer.add_image(rgb(0), name="a", rgb=True)
+    widget = dock(viewer)
+    assert widget.normalisation.value == "dataset"
+    set_tiny(widget, "iic")
+    widget.train_layers.value = [viewer.layers["a"]]
+    widget.normalisation.value = "per_image"
+    assert widget.make_training().normalisation == "per_image"
+    widget.train()
+    wait_done(qtbot, widget)
+    assert widget.model is not None
+    assert widget.model.normalisation["mode"] == "per_image"
+
+
 def test_widget_train_apply_save_load(make_napari_viewer, qtbot, tmp_path, errors):
     viewer = make_napari_viewer()
     a, b = rgb(0), rgb(1)

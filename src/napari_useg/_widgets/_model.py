@@ -127,6 +127,12 @@ class ModelWidget(Container):
                             tooltip="same seed, images and device give the same model")
         self.device = ComboBox(label="device", choices=available_devices(), value="auto",
                                tooltip="where the network trains and predicts")
+        self.normalisation = ComboBox(
+            label="normalisation", choices=["dataset", "per_image"], value="dataset",
+            tooltip="dataset: one intensity range for all images, stored in the model (a dim "
+                    "image stays dim); per_image: each image stretched between its own 1st and "
+                    "99.8th percentiles (for mixed exposures or modalities)",
+        )
         self.checkpoint_every = SpinBox(
             label="checkpoint every", min=1, max=100000, value=1,
             tooltip="steps between checkpoints: Stop keeps the model of the last one "
@@ -171,7 +177,7 @@ class ModelWidget(Container):
         self.extend([
             _heading("Train a model on layers"), self.train_layers, self.channel_axis,
             self.method, self.summary, self.preset, self.params, self.seed, self.device,
-            self.checkpoint_every, train_row,
+            self.normalisation, self.checkpoint_every, train_row,
             _heading("Model"), self.model_info, self.save_path, self.overwrite,
             self.save_button, self.load_path, self.load_button,
             _heading("Apply to a layer"), self.apply_image, self.apply_axis, self.output,
@@ -346,6 +352,7 @@ class ModelWidget(Container):
             layers, m.name, preset=preset if preset in m.presets else None,
             channel_axis=None if axis in (None, _NO_AXIS) else int(axis),
             seed=int(self.seed.value), device=self.device.value,
+            normalisation=self.normalisation.value,
             checkpoint_every=int(self.checkpoint_every.value), **self.param_values(),
         )
 
