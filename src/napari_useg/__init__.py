@@ -24,6 +24,7 @@ from .api import iter_segment, segment
 from .device import available_devices, resolve_device
 from .fit import fit, iter_fit
 from .layers import run_on_layer  # Qt-free; imports napari only when called
+from .layers_model import predict_on_layer, train_on_layers  # Qt-free, as run_on_layer
 from .methods.dfc import segment_collection  # DFC reference-image mode
 from .model import Model, load_model
 from .progress import Progress
@@ -41,8 +42,10 @@ __all__ = [
     "list_methods",
     "load_model",
     "Model",
+    "predict_on_layer",
     "resolve_device",
     "run_on_layer",
     "segment",
     "segment_collection",
+    "train_on_layers",
 ]
