@@ -58,7 +58,14 @@ from ..image import PreparedImage, apply_ranges, channel_ranges, channels_last
 from ..labels import sequential
 from ..nn.allocator import reuse_large_blocks
 from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import ChangeMonitor, image_tensor, preview_labels, sgd, upsample_response
+from ..nn.image_loop import (
+    ChangeMonitor,
+    image_tensor,
+    preview_labels,
+    sgd,
+    stop_reason,
+    upsample_response,
+)
 from ..nn.losses import spatial_continuity_loss
 from ..params import build_params, param
 from ..progress import Progress
@@ -270,12 +277,9 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
         loss.backward()
         opt.step()
 
-        settled = monitor.update(target)
-        stop = False
-        if n_labels <= min_labels:
-            why, stop = f"{n_labels} labels <= min_labels {min_labels}", True
-        elif settled:
-            why, stop = f"labels stable for {p.patience} iterations", True
+        stop = stop_reason(n_labels, min_labels, monitor.update(target), p.patience)
+        if stop:
+            why = stop
         if stop or step == p.max_iter:
             break
         labels = None

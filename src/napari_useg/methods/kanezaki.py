@@ -41,7 +41,14 @@ import torch.nn.functional as F
 from ..image import PreparedImage
 from ..nn.allocator import reuse_large_blocks
 from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import ChangeMonitor, image_tensor, preview_labels, sgd, upsample_response
+from ..nn.image_loop import (
+    ChangeMonitor,
+    image_tensor,
+    preview_labels,
+    sgd,
+    stop_reason,
+    upsample_response,
+)
 from ..params import param
 from ..progress import Progress
 from ..registry import Method, RunContext, register
@@ -127,12 +134,9 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
         opt.step()
         resp_last, refined_last = resp.detach(), refined
 
-        settled = monitor.update(refined)
-        stop = False
-        if n_labels <= p.min_labels:
-            why, stop = f"{n_labels} labels <= min_labels {p.min_labels}", True
-        elif settled:
-            why, stop = f"labels stable for {p.patience} iterations", True
+        stop = stop_reason(n_labels, p.min_labels, monitor.update(refined), p.patience)
+        if stop:
+            why = stop
         if stop or step == p.max_iter:
             break
         labels = None

@@ -59,7 +59,14 @@ from ..align import overlap_permutation
 from ..image import PreparedImage
 from ..nn.allocator import reuse_large_blocks
 from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import ChangeMonitor, image_tensor, preview_labels, sgd, upsample_response
+from ..nn.image_loop import (
+    ChangeMonitor,
+    image_tensor,
+    preview_labels,
+    sgd,
+    stop_reason,
+    upsample_response,
+)
 from ..nn.losses import total_variation_loss
 from ..nn.mean_teacher import ema_update, make_mean_model
 from ..params import param
@@ -172,12 +179,9 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
         labels1, resp1 = pseudo, mean_out
         agreement = float((target == own).float().mean().item())
         n_labels = int(torch.bincount(labels1, minlength=q).count_nonzero().item())
-        settled = monitor.update(labels1)
-        stop = False
-        if n_labels <= p.min_labels:
-            why, stop = f"{n_labels} labels <= min_labels {p.min_labels}", True
-        elif settled:
-            why, stop = f"labels stable for {p.patience} iterations", True
+        stop = stop_reason(n_labels, p.min_labels, monitor.update(labels1), p.patience)
+        if stop:
+            why = stop
         if stop or step == p.max_iter:
             break
         labels = None

@@ -17,7 +17,8 @@ from torch import nn
 
 from ..labels import upsample_nearest
 
-__all__ = ["ChangeMonitor", "image_tensor", "preview_labels", "sgd", "upsample_response"]
+__all__ = ["ChangeMonitor", "image_tensor", "preview_labels", "sgd", "stop_reason",
+           "upsample_response"]
 
 
 def image_tensor(data: np.ndarray, device: torch.device | str | None) -> torch.Tensor:
@@ -61,6 +62,19 @@ class ChangeMonitor:
             self.stable = self.stable + 1 if changed < self.tol else 0
         self._prev = labels
         return bool(self.patience) and self.stable >= self.patience
+
+
+def stop_reason(n_labels: int, min_labels: int, settled: bool, patience: int) -> str | None:
+    """Why a per-image run stops now, or ``None`` to go on.
+
+    The authors' rule (the argmax gives ``min_labels`` labels or fewer) first, then the
+    labels-stable rule of :class:`ChangeMonitor` (``settled``).
+    """
+    if n_labels <= min_labels:
+        return f"{n_labels} labels <= min_labels {min_labels}"
+    if settled:
+        return f"labels stable for {patience} iterations"
+    return None
 
 
 def upsample_response(resp: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
