@@ -37,7 +37,6 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..device import available_devices
-from ..layers import find_result_layer, is_edited
 from ..layers_model import (
     PredictionJob,
     TrainingJob,
@@ -51,7 +50,7 @@ from ..layers_model import (
 from ..progress import Progress
 from ..registry import Method
 from ._params import control_for
-from ._segment import ask_overwrite_dialog
+from ._segment import ask_overwrite_dialog, choose_output
 
 __all__ = ["ModelWidget"]
 
@@ -483,22 +482,11 @@ class ModelWidget(Container):
         except (ValueError, TypeError) as exc:
             self._error(f"napari-useg: {exc}")
             return
-        target = None
-        existing = find_result_layer(self.viewer, job.output_name)
-        if existing is not None and not self.keep_both.value:
-            target = existing
-            if is_edited(existing):
-                answer = self.ask_overwrite(existing)
-                if answer == "cancel":
-                    self.status.value = "not applied: the edited layer was kept"
-                    return
-                if answer not in ("overwrite", "new"):
-                    raise ValueError(f"ask_overwrite returned {answer!r}")
-                target = existing if answer == "overwrite" else None
-        if target is not None and tuple(target.data.shape) == job.out_shape:
-            import numpy as np
-
-            job.reference = np.array(target.data, copy=True)  # keeps ids (colours)
+        go, target = choose_output(self.viewer, job, keep_both=self.keep_both.value,
+                                   ask=self.ask_overwrite)
+        if not go:
+            self.status.value = "not applied: the edited layer was kept"
+            return
         self.prediction = job
         self._target = target
         self.status.value = f"applying the {job.model.method} model to {job.source.name}..."

@@ -11,7 +11,7 @@ and writing the output layer) lives in :mod:`napari_useg.layers`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,7 @@ from ..layers import (
     JobProgress,
     LabelsWriter,
     SegmentationJob,
-    find_result_layer,
-    is_edited,
+    choose_target,
     make_job,
 )
 from ..registry import Method, all_methods
@@ -75,6 +74,29 @@ def ask_overwrite_dialog(parent: Any, layer: Any) -> str:
     if clicked is new:
         return "new"
     return "cancel"
+
+
+def choose_output(viewer: Any, job: Any, *, keep_both: bool,
+                  ask: Callable[[Any], str]) -> tuple[bool, Any | None]:
+    """Where a widget's result goes: ``(go on, layer to write into or None for a new one)``.
+
+    :func:`napari_useg.layers.choose_target` finds the layer; ``ask(layer)`` decides
+    (``"overwrite"``, ``"new"`` or ``"cancel"``) when the user edited it. When the layer is
+    reused with the job's shape, its labels become ``job.reference`` so ids (colours) stay.
+    """
+    target, edited = choose_target(viewer, job.output_name, keep_both=keep_both,
+                                   on_edited="overwrite")
+    if edited:
+        answer = ask(target)
+        if answer == "cancel":
+            return False, None
+        if answer not in ("overwrite", "new"):
+            raise ValueError(f"ask_overwrite returned {answer!r}")
+        if answer == "new":
+            target = None
+    if target is not None and tuple(target.data.shape) == job.out_shape:
+        job.reference = np.array(target.data, copy=True)
+    return True, target
 
 
 class SegmentWidget(Container):
@@ -294,20 +316,11 @@ class SegmentWidget(Container):
         except (ValueError, TypeError) as exc:
             self._error(f"napari-useg: {exc}")
             return
-        target = None
-        existing = find_result_layer(self.viewer, job.output_name)
-        if existing is not None and not self.keep_both.value:
-            target = existing
-            if is_edited(existing):
-                answer = self.ask_overwrite(existing)
-                if answer == "cancel":
-                    self.status.value = "not run: the edited layer was kept"
-                    return
-                if answer not in ("overwrite", "new"):
-                    raise ValueError(f"ask_overwrite returned {answer!r}")
-                target = existing if answer == "overwrite" else None
-        if target is not None and tuple(target.data.shape) == job.out_shape:
-            job.reference = np.array(target.data, copy=True)  # keep ids (colours) stable
+        go, target = choose_output(self.viewer, job, keep_both=self.keep_both.value,
+                                   ask=self.ask_overwrite)
+        if not go:
+            self.status.value = "not run: the edited layer was kept"
+            return
         try:
             self.writer = LabelsWriter(self.viewer, job, target)
         except (ValueError, TypeError) as exc:
