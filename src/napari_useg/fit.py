@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from .image import PERCENTILES, PreparedImage, apply_ranges, channel_ranges, cha
 from .progress import Progress
 from .registry import RunContext, get_method
 
-__all__ = ["fit", "iter_fit", "collect_images", "FitContext", "IMAGE_SUFFIXES"]
+__all__ = ["fit", "iter_fit", "fit_and_label", "collect_images", "FitContext", "IMAGE_SUFFIXES"]
 
 #: File types read from a folder.
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
@@ -42,6 +42,25 @@ class FitContext(RunContext):
     checkpoint: Path | None = None
     checkpoint_every: int = 50
 
+
+def fit_and_label(fit_fn: Callable[..., Iterator[Progress]], image: PreparedImage, p: Any,
+                  ctx: RunContext) -> Iterator[Progress]:
+    """A dataset-level method's per-image ``run``: fit on the one image, then label it.
+
+    ``fit_fn(images, p, ctx)`` is the method's training iterator, whose final snapshot
+    carries the model in ``info["model"]``; the final snapshot here carries the model's
+    labels of ``image`` (its default output).
+    """
+    if not isinstance(ctx, FitContext):
+        ctx = FitContext(seed=ctx.seed, device=ctx.device, preview_every=ctx.preview_every,
+                         inputs=ctx.inputs, rgb=image.is_rgb)
+    for snap in fit_fn([image], p, ctx):
+        if snap.done:
+            labels = snap.info["model"].predict_prepared(image.data)
+            yield Progress(step=snap.step, total=snap.total, loss=snap.loss, labels=labels,
+                           done=True, message=snap.message, info=snap.info)
+            return
+        yield snap
 
 def _folder_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir()

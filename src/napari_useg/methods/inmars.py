@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fit import FitContext
+from ..fit import fit_and_label
 from ..image import PreparedImage
 from ..model import Model, model_class
 from ..nn.augment import random_affine, warp
@@ -348,16 +348,7 @@ def fit(images: list[PreparedImage], p: InMARSParams, ctx: RunContext) -> Iterat
 
 def run(image: PreparedImage, p: InMARSParams, ctx: RunContext) -> Iterator[Progress]:
     """Fit on the one image given, then label it with the default output."""
-    if not isinstance(ctx, FitContext):
-        ctx = FitContext(seed=ctx.seed, device=ctx.device, preview_every=ctx.preview_every,
-                         inputs=ctx.inputs, rgb=image.is_rgb)
-    for snap in fit([image], p, ctx):
-        if snap.done:
-            labels = snap.info["model"].predict_prepared(image.data)
-            yield Progress(step=snap.step, total=snap.total, loss=snap.loss, labels=labels,
-                           done=True, message=snap.message, info=snap.info)
-            return
-        yield snap
+    yield from fit_and_label(fit, image, p, ctx)
 
 
 METHOD = register(
