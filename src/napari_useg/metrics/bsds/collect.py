@@ -40,6 +40,20 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a / (b + (b == 0))
 
 
+def _stacked(counts: Sequence[BoundaryCounts] | Sequence[RegionCounts]
+             ) -> tuple[np.ndarray, ...]:
+    """Thresholds and the per-image count arrays ``cnt_r, sum_r, cnt_p, sum_p`` (images x
+    thresholds) of a set of images, checked to share their thresholds."""
+    if not counts:
+        raise ValueError("no images to collect")
+    thresh = np.asarray(counts[0].thresholds, np.float64)
+    for c in counts:
+        if len(c.thresholds) != len(thresh):
+            raise ValueError("images were evaluated at different numbers of thresholds")
+    return (thresh, *(np.array([getattr(c, f) for c in counts], np.float64)
+                      for f in ("cnt_r", "sum_r", "cnt_p", "sum_p")))
+
+
 def _max_f(thresh: np.ndarray, r: np.ndarray, p: np.ndarray) -> tuple[float, float, float, float]:
     """Best F on the polyline through the (R, P) points (100 steps per segment, first best)."""
     best = (float(thresh[0]), float(r[0]), float(p[0]), float(fmeasure(r[0], p[0])))
@@ -56,8 +70,17 @@ def _max_f(thresh: np.ndarray, r: np.ndarray, p: np.ndarray) -> tuple[float, flo
     return best
 
 
+class _Summary:
+    """``as_dict`` for the summary dataclasses below."""
+
+    def as_dict(self) -> dict:
+        """JSON-friendly dictionary."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class BoundarySummary:
+class BoundarySummary(_Summary):
     """Boundary benchmark of a set of images (``eval_bdry*.txt``).
 
     Attributes
@@ -89,11 +112,6 @@ class BoundarySummary:
     f: np.ndarray
     per_image: np.ndarray
 
-    def as_dict(self) -> dict:
-        """JSON-friendly dictionary."""
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                for k, v in asdict(self).items()}
-
 
 def collect_boundary(counts: Sequence[BoundaryCounts]) -> BoundarySummary:
     """ODS, OIS and AP of the boundary benchmark over a set of images.
@@ -107,16 +125,7 @@ def collect_boundary(counts: Sequence[BoundaryCounts]) -> BoundarySummary:
     -------
     BoundarySummary
     """
-    if not counts:
-        raise ValueError("no images to collect")
-    thresh = np.asarray(counts[0].thresholds, np.float64)
-    for c in counts:
-        if len(c.thresholds) != len(thresh):
-            raise ValueError("images were evaluated at different numbers of thresholds")
-    cr = np.array([c.cnt_r for c in counts], np.float64)
-    sr = np.array([c.sum_r for c in counts], np.float64)
-    cp = np.array([c.cnt_p for c in counts], np.float64)
-    spp = np.array([c.sum_p for c in counts], np.float64)
+    thresh, cr, sr, cp, spp = _stacked(counts)
     per_image = []
     ois = np.zeros(4)
     for i in range(len(counts)):  # loop over images (a few hundred at most)
@@ -146,7 +155,7 @@ def collect_boundary(counts: Sequence[BoundaryCounts]) -> BoundarySummary:
 
 
 @dataclass(frozen=True)
-class RegionSummary:
+class RegionSummary(_Summary):
     """Region benchmark of a set of images (``eval_cover*.txt``, ``eval_RI_VOI*.txt``).
 
     Attributes
@@ -181,11 +190,6 @@ class RegionSummary:
     voi: np.ndarray
     per_image: np.ndarray
 
-    def as_dict(self) -> dict:
-        """JSON-friendly dictionary."""
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                for k, v in asdict(self).items()}
-
 
 def collect_region(counts: Sequence[RegionCounts]) -> RegionSummary:
     """ODS and OIS of covering, PRI and VOI over a set of images.
@@ -199,16 +203,7 @@ def collect_region(counts: Sequence[RegionCounts]) -> RegionSummary:
     -------
     RegionSummary
     """
-    if not counts:
-        raise ValueError("no images to collect")
-    thresh = np.asarray(counts[0].thresholds, np.float64)
-    for c in counts:
-        if len(c.thresholds) != len(thresh):
-            raise ValueError("images were evaluated at different numbers of thresholds")
-    cr = np.array([c.cnt_r for c in counts], np.float64)
-    sr = np.array([c.sum_r for c in counts], np.float64)
-    cp = np.array([c.cnt_p for c in counts], np.float64)
-    spp = np.array([c.sum_p for c in counts], np.float64)
+    thresh, cr, sr, cp, spp = _stacked(counts)
     ri = np.array([c.ri for c in counts], np.float64)
     voi = np.array([c.voi for c in counts], np.float64)
     per_image = []
