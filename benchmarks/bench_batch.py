@@ -60,14 +60,14 @@ def _worker_memory() -> dict[str, float]:
 def _warm_up() -> int:
     import napari_useg.api  # noqa: F401 - the imports a first task would otherwise pay
     import napari_useg.batch.runner  # noqa: F401
-    from napari_useg.registry import all_methods
+    from napari_useg.core.registry import all_methods
 
     return len(all_methods())
 
 
 def _config(method: str, preset: str | None, seed: int) -> dict:
-    from napari_useg.params import params_to_dict
-    from napari_useg.registry import get_method
+    from napari_useg.core.params import params_to_dict
+    from napari_useg.core.registry import get_method
 
     m = get_method(method)
     return json.loads(json.dumps({

@@ -44,10 +44,10 @@ def _loop(image: np.ndarray, iters: int, naive: bool) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from napari_useg.image import prepare_image
+    from napari_useg.core.image import prepare_image
+    from napari_useg.core.superpixels import slic_superpixels
     from napari_useg.methods.kanezaki import refine
     from napari_useg.nn.feature_net import FeatureNet, seeded
-    from napari_useg.superpixels import slic_superpixels
 
     t0 = time.perf_counter()
     img = prepare_image(image)

@@ -128,8 +128,8 @@ COST_SETTINGS = [  # (width, loss_at, T): the fast preset's neighbours and the p
 
 def step_cost(repeats: int = 3) -> None:
     """Seconds per IIC training step (crops 64, batch 8, RGB) for several settings."""
-    from napari_useg.fit import FitContext
-    from napari_useg.image import PreparedImage
+    from napari_useg.core.fitting import FitContext
+    from napari_useg.core.image import PreparedImage
     from napari_useg.methods.iic import IICParams
     from napari_useg.methods.iic import fit as iic_fit
 
@@ -224,7 +224,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
     ap.add_argument("--normalisation", default="dataset", choices=("dataset", "per_image"),
-                    help="how the model scales raw values (napari_useg.fit)")
+                    help="how the model scales raw values (napari_useg.core.fitting)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")
     args = ap.parse_args()

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from napari_useg import registry
-from napari_useg.params import param
-from napari_useg.progress import Progress
+from napari_useg.core import registry
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
 
 
 @dataclass(frozen=True)

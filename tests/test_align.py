@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from napari_useg import align_labels
-from napari_useg.align import channel_permutation, matching, overlap_permutation
+from napari_useg.core.align import channel_permutation, matching, overlap_permutation
 from napari_useg.methods.mmt import aligned_targets
 
 

@@ -205,8 +205,8 @@ def test_engine_captures_errors_in_order(client2):
 
 
 def test_model_is_loaded_once_and_predicts(client2, tmp_path):
+    from napari_useg.core.params import build_params
     from napari_useg.methods.iic import IICModel, IICParams
-    from napari_useg.params import build_params
 
     # an untrained (randomly initialised) IIC model is enough to check the plumbing
     p = build_params(IICParams, {"width": 0.125, "input_size": 16, "batch_size": 2})
@@ -235,8 +235,8 @@ def over_model(tmp_path_factory):
     """A saved, untrained IIC model whose 24-class ``over`` head gives varied labels."""
     import torch
 
+    from napari_useg.core.params import build_params
     from napari_useg.methods.iic import IICModel, IICParams
-    from napari_useg.params import build_params
 
     p = build_params(IICParams, {"width": 0.125, "input_size": 16, "batch_size": 2})
     with torch.random.fork_rng():

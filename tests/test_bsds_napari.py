@@ -7,7 +7,7 @@ import pytest
 import scipy.io as sio
 
 from napari_useg.io.bsds import read_bsds_gt, write_bsds_gt
-from napari_useg.io.napari_bsds import bsds_layer_data, get_bsds_reader, write_bsds
+from napari_useg.viewer.bsds_layers import bsds_layer_data, get_bsds_reader, write_bsds
 
 pytest.importorskip("qtpy")
 

@@ -141,7 +141,7 @@ def test_bad_arguments_fail_before_compute(bsds_root, tmp_path, capsys):
 
 
 def test_parse_sweeps_grid():
-    from napari_useg.registry import get_method
+    from napari_useg.core.registry import get_method
 
     grid = ev.parse_sweeps(["n_clusters=2,3", "window=1,3"], get_method("kmeans"))
     assert grid == [{"n_clusters": 2, "window": 1}, {"n_clusters": 2, "window": 3},

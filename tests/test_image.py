@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_useg.image import prepare_image
+from napari_useg.core.image import prepare_image
 
 
 def test_uint8_scaled_by_255():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_useg import iter_segment, segment
-from napari_useg.labels import superpixel_vote
+from napari_useg.core.labels import superpixel_vote
 from napari_useg.methods.kanezaki import refine
 from napari_useg.metrics import hungarian_accuracy
 from synthetic import three_regions

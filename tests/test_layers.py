@@ -1,4 +1,4 @@
-"""Qt-free orchestration (napari_useg.layers) on napari's ViewerModel: no window, no Qt."""
+"""Qt-free orchestration (napari_useg.viewer.layers) on napari's ViewerModel: no window, no Qt."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from napari.components import ViewerModel
 
 import napari_useg
-from napari_useg import layers as L
 from napari_useg import segment
+from napari_useg.viewer import layers as L
 
 KM = {"method": "kmeans", "n_clusters": 2, "window": 1}
 

@@ -74,7 +74,7 @@ def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path
     b = model._normaliser(bright[..., None])(bright[..., None])
     assert a.min() == 0.0 and a.max() == 1.0 and np.abs(a - b).max() < 0.05
     # training saw exactly what prediction sees
-    from napari_useg.fit import _normalise
+    from napari_useg.core.fitting import normalise_collection as _normalise
 
     assert np.array_equal(_normalise([dim[..., None]], "per_image")[0][0], a)
     # dataset normalisation leaves the dim image dim
@@ -95,7 +95,7 @@ def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path
 
 
 def test_channel_ranges_with_percentiles_for_any_dtype():
-    from napari_useg.image import apply_ranges, channel_ranges
+    from napari_useg.core.image import apply_ranges, channel_ranges
 
     x = np.linspace(0.2, 0.4, 200, dtype=np.float32).reshape(10, 20, 1)  # floats in [0, 1]
     assert channel_ranges([x])[1][0] == 1.0  # default rule: used as they are

@@ -8,7 +8,7 @@ import torch
 from scipy import ndimage
 
 from napari_useg import fit
-from napari_useg.tiling import predict_tiled, read_window, reflect_index
+from napari_useg.core.tiling import predict_tiled, read_window, reflect_index
 
 
 def test_reflect_index_matches_numpy_pad():

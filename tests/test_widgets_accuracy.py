@@ -28,7 +28,7 @@ def maps():
 
 @pytest.fixture
 def errors(monkeypatch):
-    from napari_useg._widgets import _accuracy
+    from napari_useg.viewer._qt import accuracy_widget as _accuracy
 
     seen: list[str] = []
     monkeypatch.setattr(_accuracy, "show_error", seen.append)
@@ -42,7 +42,7 @@ def test_accuracy_widget_equals_metrics_module(make_napari_viewer, qtbot):
     viewer.add_labels(gt, name="gt", scale=(2.0, 1.0))
     viewer.add_labels(pred, name="pred", scale=(2.0, 1.0))
     _, widget = viewer.window.add_plugin_dock_widget("napari-useg", WIDGET)
-    from napari_useg._widgets import AccuracyWidget
+    from napari_useg.viewer._qt import AccuracyWidget
 
     assert isinstance(widget, AccuracyWidget)
     assert widget.prediction.value.name == "pred" and widget.ground_truth.value.name == "gt"

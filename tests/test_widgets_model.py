@@ -8,8 +8,8 @@ import pytest
 from napari.components import ViewerModel
 
 import napari_useg
-from napari_useg.layers import META_KEY, checksum, is_edited
-from napari_useg.layers_model import (
+from napari_useg.viewer.layers import META_KEY, checksum, is_edited
+from napari_useg.viewer.layers_model import (
     dataset_methods,
     images_from_layers,
     make_prediction,
@@ -161,7 +161,7 @@ def test_wrong_channel_count_is_a_clear_error():
 # --------------------------------------------------------------------------- the widget
 @pytest.fixture
 def errors(monkeypatch):
-    from napari_useg._widgets import _model
+    from napari_useg.viewer._qt import model_widget as _model
 
     seen: list[str] = []
     monkeypatch.setattr(_model, "show_error", seen.append)
@@ -189,7 +189,7 @@ def set_tiny(widget, method="iic", **over):
 def test_widget_controls_follow_the_declarations(make_napari_viewer):
     viewer = make_napari_viewer()
     widget = dock(viewer)
-    from napari_useg._widgets import ModelWidget
+    from napari_useg.viewer._qt import ModelWidget
 
     assert isinstance(widget, ModelWidget)
     methods = dataset_methods()

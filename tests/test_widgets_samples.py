@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_useg.samples import SAMPLES, sample_ground_truth, sample_image
+from napari_useg.io.samples import SAMPLES, sample_ground_truth, sample_image
 
 pytest.importorskip("qtpy")
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from napari_useg import segment
-from napari_useg.layers import META_KEY, is_edited
-from napari_useg.registry import all_methods
+from napari_useg.core.registry import all_methods
+from napari_useg.viewer.layers import META_KEY, is_edited
 
 pytest.importorskip("qtpy")
 
@@ -25,7 +25,7 @@ def two_regions(h: int = 24, w: int = 32) -> np.ndarray:
 @pytest.fixture
 def errors(monkeypatch):
     """Messages sent to napari's error notification by the widget."""
-    from napari_useg._widgets import _segment
+    from napari_useg.viewer._qt import segment_widget as _segment
 
     seen: list[str] = []
     monkeypatch.setattr(_segment, "show_error", seen.append)
@@ -58,7 +58,7 @@ def set_kmeans(widget, n: int = 2):
 def test_docks_and_builds_controls_from_declarations(make_napari_viewer, fake_methods):
     viewer = make_napari_viewer()
     widget = dock(viewer)
-    from napari_useg._widgets import SegmentWidget
+    from napari_useg.viewer._qt import SegmentWidget
 
     assert isinstance(widget, SegmentWidget)
     methods = all_methods()

@@ -19,22 +19,24 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from .align import align_labels
-from .api import iter_segment, segment
-from .device import available_devices, resolve_device
-from .fit import fit, iter_fit
-from .layers import run_on_layer  # Qt-free; imports napari only when called
-from .layers_model import predict_on_layer, train_on_layers  # Qt-free, as run_on_layer
-from .methods.dfc import segment_collection  # DFC reference-image mode
-from .model import Model, load_model
-from .progress import Progress
-from .registry import get_method, list_methods
+from napari_useg.api import fit, iter_fit, iter_segment, load_model, segment
+from napari_useg.core.align import align_labels
+from napari_useg.core.device import available_devices, resolve_device
+from napari_useg.core.model import Model
+from napari_useg.core.options import FitOptions, RunOptions
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import get_method, list_methods
+from napari_useg.methods.dfc import segment_collection  # DFC reference-image mode
+from napari_useg.viewer.layers import run_on_layer  # Qt-free; imports napari only when called
+from napari_useg.viewer.layers_model import predict_on_layer, train_on_layers
 
 __all__ = [
     "__version__",
     "align_labels",
     "Progress",
     "available_devices",
+    "FitOptions",
+    "RunOptions",
     "get_method",
     "fit",
     "iter_fit",

@@ -1,27 +1,35 @@
-"""The Python entry points: :func:`segment` and its iterator form :func:`iter_segment`."""
+"""The Python front doors.
+
+* :func:`segment` and its iterator form :func:`iter_segment`: one image, any per-image
+  method;
+* :func:`fit` and :func:`iter_fit`: train a dataset-level method on a collection and
+  get a :class:`~napari_useg.core.model.Model` (:func:`load_model` reads a saved one).
+
+Each builds its :class:`~napari_useg.core.options.RunOptions` (or
+:class:`~napari_useg.core.options.FitOptions`) from its keyword arguments, so every
+run option is checked in one place, before any computation starts.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from .image import prepare_image
-from .labels import sequential
-from .progress import Progress
-from .registry import RunContext, get_method
+from napari_useg.core.fitting import FitContext, normalise_collection
+from napari_useg.core.image import PreparedImage, prepare_image
+from napari_useg.core.labels import sequential
+from napari_useg.core.model import load_model
+from napari_useg.core.options import FitOptions, RunOptions
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import RunContext, all_methods, get_method
+from napari_useg.io.collections import collect_images
 
-__all__ = ["segment", "iter_segment"]
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
-    return int(seed)
+__all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model"]
 
 
 def iter_segment(
@@ -35,7 +43,7 @@ def iter_segment(
     preview_every: int = 10,
     **params: Any,
 ) -> Iterator[Progress]:
-    """Run a method step by step, yielding :class:`~napari_useg.progress.Progress` snapshots.
+    """Run a method step by step, yielding :class:`Progress` snapshots.snapshots.
 
     Everything is validated before this function returns, so bad input raises
     here, not at the first ``next()``. Stop early by simply not asking for the
@@ -75,30 +83,25 @@ def iter_segment(
     >>> snap.done, snap.labels.max()
     (True, 2)
     """
+    opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
+                      preview_every=preview_every)
+    return iter_segment_with(image, method, opts, **params)
+
+
+def iter_segment_with(image, method: str, options: RunOptions, **params: Any
+                      ) -> Iterator[Progress]:
+    """:func:`iter_segment` with the run options given as one :class:`RunOptions`.
+
+    This is what the napari jobs, batch and evaluate call, so they share the API's checks.
+    """
     m = get_method(method)
-    prepared = prepare_image(image, channel_axis)
+    prepared = prepare_image(image, options.channel_axis)
     input_names = {i.name for i in m.inputs}
     inputs = {k: params.pop(k) for k in list(params) if k in input_names}
-    p = m.build(preset, params)
+    p = m.build(options.preset, params)
     inputs = m.check_inputs(inputs, prepared.shape)
-    seed = _check_seed(seed)
-    if isinstance(preview_every, bool) or not isinstance(preview_every, (int, np.integer)):
-        raise TypeError(f"preview_every must be an integer, got {preview_every!r}")
-    if preview_every < 0:
-        raise ValueError(f"preview_every must be >= 0, got {preview_every}")
-    if m.uses_torch:
-        from .device import resolve_device
-
-        dev = resolve_device(device)
-    else:
-        import torch
-
-        if device not in (None, "auto", "cpu"):
-            from .device import resolve_device
-
-            resolve_device(device)  # still reject a missing device clearly
-        dev = torch.device("cpu")
-    ctx = RunContext(seed=seed, device=dev, preview_every=int(preview_every), inputs=inputs)
+    ctx = RunContext(seed=options.seed, device=options.torch_device(m.uses_torch),
+                     preview_every=options.preview_every, inputs=inputs)
     return _finalise(m.run(prepared, p, ctx), prepared.shape)
 
 
@@ -191,8 +194,149 @@ def segment(
         preview_every=0, **params,
     ):
         if progress:
-            import sys
-
             print(f"[{method}] {snap}", file=sys.stderr)
     assert snap is not None and snap.labels is not None
     return snap.labels
+
+
+def iter_fit(
+    images,
+    method: str = "iic",
+    *,
+    preset: str | None = None,
+    channel_axis: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    normalisation: str = "dataset",
+    rgb: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 50,
+    **params: Any,
+) -> Iterator[Progress]:
+    """Train a dataset-level method step by step, yielding :class:`Progress` snapshots.
+
+    Everything (images, method, parameters, device) is validated before this
+    function returns. The final snapshot has ``done=True`` and the fitted
+    :class:`~napari_useg.core.model.Model` in ``info["model"]``.
+
+    Parameters
+    ----------
+    images : folder, file, stack array or list of arrays/paths
+        The training collection (see :func:`~napari_useg.io.collections.collect_images`);
+        all images need
+        the same number of channels, sizes may differ.
+    method : str
+        A dataset-level method: ``"iic"`` or ``"inmars"``.
+    preset : str, optional
+        ``"paper"`` or ``"fast"`` (the method's default when omitted).
+    channel_axis : int, optional
+        Channel axis of each image.
+    seed : int
+        Seed of every random choice (initialisation, crops, transforms).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    normalisation : {"dataset", "per_image"}
+        How raw values are scaled to [0, 1] (stored in the model, see
+        :mod:`napari_useg.core.model`): ``"dataset"`` uses one set of ranges for every
+        image (from the pooled training pixels); ``"per_image"`` stretches each
+        image, at training and at prediction, between its own 1st and 99.8th
+        percentiles per channel, whatever its dtype (for collections mixing
+        exposures or modalities, e.g. dim fluorescence with brightfield).
+    rgb : bool, optional
+        Whether the first three channels are RGB (default: true for 3-channel
+        and RGB(A) images). With ``rgb=True`` further channels (infrared...) are
+        extra channels that colour jitter leaves alone.
+    checkpoint : path-like, optional
+        File for the training state; rerunning with the same file, images,
+        parameters and seed resumes an interrupted run.
+    checkpoint_every : int
+        Steps between checkpoint saves.
+    **params
+        Method parameters (override the preset).
+
+    Returns
+    -------
+    iterator of Progress
+    """
+    opts = FitOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
+                      normalisation=normalisation, rgb=rgb, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every)
+    return iter_fit_with(images, method, opts, **params)
+
+
+def iter_fit_with(images, method: str, options: FitOptions, **params: Any
+                  ) -> Iterator[Progress]:
+    """:func:`iter_fit` with the run options given as one :class:`FitOptions`."""
+    m = get_method(method)
+    if m.kind != "dataset" or m.fit is None:
+        dataset = sorted(n for n, mm in all_methods().items() if mm.kind == "dataset")
+        raise ValueError(f"method {m.name!r} is fitted per image; use segment() "
+                         f"(dataset-level methods: {', '.join(dataset)})")
+    p = m.build(options.preset, params)
+    dev = options.torch_device()
+    arrays, is_rgb, names = collect_images(images, options.channel_axis)
+    c = int(arrays[0].shape[-1])
+    rgb = is_rgb if options.rgb is None else bool(options.rgb)
+    if rgb and c < 3:
+        raise ValueError(f"rgb=True needs at least 3 channels, the images have {c}")
+    data, norm = normalise_collection(arrays, options.normalisation)
+    prepared = [PreparedImage(d, rgb and c == 3, np.dtype(a.dtype))
+                for d, a in zip(data, arrays, strict=True)]
+    ctx = FitContext(seed=options.seed, device=dev, rgb=rgb, checkpoint=options.checkpoint,
+                     checkpoint_every=options.checkpoint_every)
+    return _fit_iter(m.fit(prepared, p, ctx), norm, names, options.preset or m.default_preset)
+
+
+def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
+              preset: str | None) -> Iterator[Progress]:
+    t0 = time.perf_counter()
+    try:
+        for snap in snaps:
+            snap.elapsed = time.perf_counter() - t0
+            if snap.done:
+                model = snap.info.get("model")
+                if model is None:  # pragma: no cover - method bug
+                    raise RuntimeError("dataset-level method finished without a model")
+                model.normalisation = norm
+                model.training.update({"images": len(names), "preset": preset,
+                                       "seconds": round(snap.elapsed, 1)})
+            yield snap
+            if snap.done:
+                return
+    finally:
+        close = getattr(snaps, "close", None)
+        if close is not None:
+            close()
+
+
+def fit(images, method: str = "iic", *, preset: str | None = None,
+        channel_axis: int | None = None, seed: int = 0, device: str = "auto",
+        normalisation: str = "dataset", rgb: bool | None = None,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 50,
+        progress: bool = False, **params: Any):
+    """Train a dataset-level method on a collection and return the fitted model.
+
+    Parameters are those of :func:`iter_fit`, plus ``progress`` (print one line
+    per step to stderr).
+
+    Returns
+    -------
+    napari_useg.core.model.Model
+        Call ``model.predict(image)`` on new images, ``model.save(folder)`` to keep it.
+
+    Examples
+    --------
+    >>> import numpy as np, napari_useg
+    >>> imgs = np.random.default_rng(0).integers(0, 255, (3, 32, 32), np.uint8)
+    >>> model = napari_useg.fit(imgs, "iic", preset="fast", steps=2, input_size=16, batch_size=2)
+    >>> model.predict(imgs[0]).shape
+    (32, 32)
+    """
+    snap = None
+    for snap in iter_fit(images, method, preset=preset, channel_axis=channel_axis, seed=seed,
+                         device=device, normalisation=normalisation, rgb=rgb,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every, **params):
+        if progress:
+            print(f"[{method}] {snap}", file=sys.stderr)
+    assert snap is not None and snap.done
+    return snap.info["model"]

@@ -27,7 +27,7 @@ From a notebook with a cluster of your own::
               client=client)
 """
 
-from .engine import (
+from napari_useg.batch.engine import (
     ClientInfo,
     Outcome,
     SchedulerUnreachableError,
@@ -38,9 +38,9 @@ from .engine import (
     open_client,
     run_on,
 )
-from .inputs import IMAGE_SUFFIXES, find_images
-from .records import check_outputs, output_paths
-from .runner import BatchJob, ImageResult, Summary, run, segment_file
+from napari_useg.batch.records import check_outputs, output_paths
+from napari_useg.batch.runner import BatchJob, ImageResult, Summary, run, segment_file
+from napari_useg.io.collections import IMAGE_SUFFIXES, find_images
 
 __all__ = [
     "BatchJob",

@@ -7,7 +7,7 @@ that for every image).
 
 With a saved dataset-level model (fixed network, ``--model``), a large image is
 also split into one task per tile of :meth:`napari_useg.Model.predict`'s own
-tiling (:mod:`napari_useg.tiling`): every task reads only its window (core plus
+tiling (:mod:`napari_useg.core.tiling`): every task reads only its window (core plus
 the halo the network needs; through ``tifffile``'s memory map or zarr view of a
 TIFF when the file allows, otherwise from one decoded copy per worker process),
 labels it with the network and writes its core into the zarr chunk of that tile.
@@ -213,7 +213,7 @@ def _open_uncached(path: Path) -> tuple[Any, Any]:
         except Exception:  # noqa: BLE001 - any trouble: decode it whole below
             pass
         tif.close()
-    from ..io.images import read_image
+    from napari_useg.io.images import read_image
 
     return read_image(path), None
 
@@ -248,9 +248,9 @@ def image_geometry(path: str | os.PathLike, channel_axis: int | None = None) -> 
     ------
     ValueError
         If the header cannot be read or the layout is not an image
-        (see :func:`napari_useg.image.channels_last`).
+        (see :func:`napari_useg.core.image.channels_last`).
     """
-    from ..image import channels_last
+    from napari_useg.core.image import channels_last
 
     p = Path(path)
     try:
@@ -302,7 +302,7 @@ class TileGrid:
 
 def plan_tiles(model: Any, output: str, tile_size: int, shape: tuple[int, int]) -> TileGrid:
     """Tiles of an image of ``shape`` for ``model`` (same geometry as :meth:`Model.predict`)."""
-    from ..tiling import _windows, round_up
+    from napari_useg.core.tiling import _windows, round_up
 
     m = int(model.multiple)
     tile = max(m, (int(tile_size) // m) * m)
@@ -317,7 +317,7 @@ def _source_view(job: Any, model: Any):
 
 
 def _prepare_device(job: Any, model: Any) -> None:
-    from ..device import resolve_device
+    from napari_useg.core.device import resolve_device
 
     if model is None:
         raise ValueError("this batch needs its model, but the task received none")
@@ -335,7 +335,7 @@ def prepare_tiled(job: Any, grid: TileGrid, model: Any) -> dict[str, Any]:
     """
     import dask
 
-    from .records import input_fingerprint
+    from napari_useg.batch.records import input_fingerprint
 
     t0 = time.perf_counter()
     started = _now()
@@ -363,7 +363,7 @@ def predict_tile(item: tuple[Any, tuple[int, ...]], prep: dict[str, Any],
     import dask
     import torch
 
-    from ..tiling import read_window
+    from napari_useg.core.tiling import read_window
 
     job, (ys, ye, xs, xe, wy0, wy1, wx0, wx1) = item
     _prepare_device(job, model)
@@ -392,8 +392,8 @@ def predict_tile(item: tuple[Any, tuple[int, ...]], prep: dict[str, Any],
 def finish_tiled(job: Any, grid: TileGrid, prep: dict[str, Any],
                  *tiles: dict[str, Any]) -> dict[str, Any]:
     """Last task of a tiled image: move the finished array into place and write the record."""
-    from .records import RECORD_FORMAT, write_record
-    from .runner import _environment, _remove_other_format
+    from napari_useg.batch.records import RECORD_FORMAT, write_record
+    from napari_useg.batch.runner import _environment, _remove_other_format
 
     dest = Path(job.labels)
     partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
@@ -422,7 +422,7 @@ def finish_tiled(job: Any, grid: TileGrid, prep: dict[str, Any],
 
 
 def _now() -> str:
-    from .runner import _now as now
+    from napari_useg.batch.runner import _now as now
 
     return now()
 

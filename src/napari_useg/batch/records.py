@@ -97,7 +97,7 @@ def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
 def write_record(path: str | os.PathLike, record: dict[str, Any], *,
                  overwrite: bool = False) -> Path:
     """Write ``record`` as JSON, atomically (temporary file, then rename)."""
-    from ..io.atomic import atomic_write
+    from napari_useg.io.atomic import atomic_write
 
     text = json.dumps(record, indent=1, default=str, allow_nan=False)
     with atomic_write(path, overwrite=overwrite, suffix=".json") as tmp:
@@ -113,7 +113,7 @@ def labels_format(path: str | os.PathLike) -> str:
 def labels_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a labels output: of the file, or over the files of a zarr folder."""
     if labels_format(path) == "zarr":
-        from .large import tree_sha256
+        from napari_useg.batch.large import tree_sha256
 
         return tree_sha256(path)
     return file_sha256(path)
@@ -130,7 +130,7 @@ def labels_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
     import tifffile
 
     if labels_format(path) == "zarr":
-        from .large import zarr_header
+        from napari_useg.batch.large import zarr_header
 
         return zarr_header(path)
 

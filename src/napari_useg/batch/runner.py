@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import Outcome, _describe, check_target, open_client, submit_task
-from .inputs import find_images
-from .large import (
+from napari_useg.batch.engine import Outcome, _describe, check_target, open_client, submit_task
+from napari_useg.batch.large import (
     DEFAULT_TILE_TASKS_ABOVE,
     OUTPUT_FORMATS,
     TileGrid,
@@ -25,7 +24,7 @@ from .large import (
     predict_tile,
     prepare_tiled,
 )
-from .records import (
+from napari_useg.batch.records import (
     LABELS_SUFFIX,
     RECORD_FORMAT,
     check_outputs,
@@ -35,6 +34,7 @@ from .records import (
     output_paths,
     write_record,
 )
+from napari_useg.io.collections import find_images
 
 __all__ = ["BatchJob", "ImageResult", "Summary", "run", "segment_file", "SUMMARY_NAME"]
 
@@ -80,7 +80,7 @@ def _environment() -> dict[str, Any]:
     import numpy
     import torch
 
-    from .. import __version__
+    from napari_useg import __version__
 
     env: dict[str, Any] = {
         "napari_useg_version": __version__, "numpy_version": numpy.__version__,
@@ -136,7 +136,7 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
     dict
         The record written.
     """
-    from ..io.images import read_image, write_labels
+    from napari_useg.io.images import read_image, write_labels
 
     cfg = job.config
     started, t_start = _now(), time.perf_counter()
@@ -150,7 +150,7 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         timings["read_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if cfg.get("model") is None:
-            from ..api import segment
+            from napari_useg.api import segment
 
             labels = segment(image, cfg["method"], preset=cfg["preset"],
                              channel_axis=cfg["channel_axis"], seed=cfg["seed"],
@@ -158,7 +158,7 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         else:
             if model is None:
                 raise ValueError("this batch needs its model, but the task received none")
-            from ..device import resolve_device
+            from napari_useg.core.device import resolve_device
 
             dev = resolve_device(cfg["device"])
             if model.device != dev:
@@ -172,7 +172,7 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
                 "seed": cfg["seed"], "source": str(job.image),
                 "model": (cfg.get("model") or {}).get("path")}
         if job.fmt == "zarr":
-            from .large import write_labels_zarr
+            from napari_useg.batch.large import write_labels_zarr
 
             write_labels_zarr(job.labels, labels, chunk=job.chunk, overwrite=job.replace,
                               metadata=meta)
@@ -295,7 +295,7 @@ class Summary:
 
 def _model_config(model_path: Path, model: Any, output: str | None,
                   tile_size: int) -> dict[str, Any]:
-    from ..model import WEIGHTS_NAME
+    from napari_useg.core.model import WEIGHTS_NAME
 
     folder = model_path.parent if model_path.is_file() else model_path
     return {"path": str(folder.resolve()), "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
@@ -400,9 +400,9 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     >>> print(s)  # doctest: +SKIP
     12 image(s): 12 succeeded, 0 failed, 0 skipped (already done) in 9.8 s; outputs in out
     """
-    from ..api import _check_seed
-    from ..params import params_to_dict
-    from ..registry import get_method
+    from napari_useg.core.options import check_seed as _check_seed
+    from napari_useg.core.params import params_to_dict
+    from napari_useg.core.registry import get_method
 
     t0 = time.perf_counter()
     check_target(client, scheduler, workers, threads_per_worker)
@@ -420,7 +420,7 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     loaded = None
     if model is not None:
-        from ..model import load_model
+        from napari_useg.core.model import load_model
 
         if params or preset is not None:
             raise ValueError("with a model, the method's parameters come from the model; "
@@ -450,7 +450,7 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         preset_name = preset if preset is not None else m.default_preset
         model_cfg = None
         if device not in ("auto", "cpu"):
-            from ..device import resolve_device
+            from napari_useg.core.device import resolve_device
 
             resolve_device(device)  # reject a device this machine lacks, before starting
         if not m.uses_torch:

@@ -32,7 +32,7 @@ def _commands() -> list:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The full parser; ``argv`` lets commands add options of the chosen ``--method``."""
-    from .. import __version__
+    from napari_useg import __version__
 
     parser = argparse.ArgumentParser(
         prog="napari-useg",

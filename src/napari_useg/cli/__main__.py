@@ -1,5 +1,5 @@
 import sys
 
-from . import main
+from napari_useg.cli import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from ..registry import Method, get_method
+from napari_useg.core.registry import Method, get_method
 
 __all__ = ["preparse_method", "add_method_options", "collect_params"]
 

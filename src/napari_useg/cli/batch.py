@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..batch.large import DEFAULT_TILE_TASKS_ABOVE, OUTPUT_FORMATS
-from ._params import add_method_options, collect_params, preparse_method
+from napari_useg.batch.large import DEFAULT_TILE_TASKS_ABOVE, OUTPUT_FORMATS
+from napari_useg.cli._params import add_method_options, collect_params, preparse_method
 
 NAME = "batch"
 HELP = ("segment every image of folders/globs with one Dask task per image (per tile for "
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import run as run_batch
+    from napari_useg.batch import run as run_batch
 
     if args.method is None and args.model is None:
         raise ValueError("give --method (or --model)")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._params import add_method_options, collect_params, preparse_method
+from napari_useg.cli._params import add_method_options, collect_params, preparse_method
 
 __all__ = ["ImageJob", "evaluate_image", "parse_sweeps", "read_prediction", "summarise"]
 
@@ -136,13 +136,13 @@ def read_prediction(path: str | os.PathLike) -> list[np.ndarray]:
     """Label maps of a prediction file (several for a ``segs`` ``.mat``)."""
     p = Path(path)
     if p.suffix.lower() == ".mat":
-        from ..io.bsds import read_segs
+        from napari_useg.io.bsds import read_segs
 
         return read_segs(p)
     if p.suffix.lower() == ".npy":
         arr = np.load(p, allow_pickle=False)
     else:
-        from ..io.images import read_image
+        from napari_useg.io.images import read_image
 
         arr = read_image(p)
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and np.all(arr[..., :3] == arr[..., :1]):
@@ -155,11 +155,11 @@ def read_prediction(path: str | os.PathLike) -> list[np.ndarray]:
 
 def _annotations(job: ImageJob) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     if job.kind == "bsds":
-        from ..io.bsds import read_bsds_gt
+        from napari_useg.io.bsds import read_bsds_gt
 
         gt = read_bsds_gt(job.annotation)
         return gt.segmentations, gt.boundaries
-    from ..io.datasets import read_mask
+    from napari_useg.io.datasets import read_mask
 
     return [read_mask(job.annotation)], None
 
@@ -188,15 +188,15 @@ def evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
 
 def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from ..metrics.bsds import (
+    from napari_useg.metrics.bsds import (
         boundary_counts_maps,
         gt_boundaries_from_segs,
         region_counts_segs,
         seg2bdry,
     )
-    from ..metrics.contingency import valid_mask
-    from ..metrics.score import score_all
-    from ..metrics.segments import segment_matches, segment_pr
+    from napari_useg.metrics.contingency import valid_mask
+    from napari_useg.metrics.score import score_all
+    from napari_useg.metrics.segments import segment_matches, segment_pr
 
     t_start = time.perf_counter()
     gts, gt_bdry = _annotations(job)
@@ -212,8 +212,8 @@ def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray
         seconds = [(time.perf_counter() - t0) / len(labels_list)] * len(labels_list)
         params_list = [{"segs": k + 1} for k in range(len(labels_list))]
     else:
-        from ..api import segment
-        from ..io.images import read_image
+        from napari_useg.api import segment
+        from napari_useg.io.images import read_image
 
         image = read_image(job.image)
         for setting in job.settings:
@@ -321,14 +321,14 @@ def _ignore_arg(text: str | None) -> tuple[int, ...] | None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from ..io.atomic import atomic_write
+    from napari_useg.io.atomic import atomic_write
 
     with atomic_write(path, overwrite=True) as tmp:
         tmp.write_text(text)
 
 
 def _save_record(per_image: Path, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    from ..io.atomic import atomic_write
+    from napari_useg.io.atomic import atomic_write
 
     with atomic_write(per_image / f"{record['id']}.npz", overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
@@ -365,7 +365,7 @@ def _run_jobs(jobs: list[ImageJob], n_workers: int, per_image: Path, quiet: bool
                 _save_record(per_image, record, arrays)
                 bar.update(1)
             return
-        from ..batch import iter_map
+        from napari_useg.batch import iter_map
 
         # one Dask task per image: local worker processes sized so that workers x threads
         # fits the cores, or the workers of a running cluster (the same engine as `batch`)
@@ -391,9 +391,14 @@ def _run_jobs(jobs: list[ImageJob], n_workers: int, per_image: Path, quiet: bool
 def summarise(records: list[dict[str, Any]], arrays: list[dict[str, np.ndarray]],
               labels: list[str]) -> dict[str, Any]:
     """Dataset figures (ODS / OIS over the settings) from per-image records."""
-    from ..metrics.bsds import BoundaryCounts, RegionCounts, collect_boundary, collect_region
-    from ..metrics.protocol import ods_ois
-    from ..metrics.segments import SegmentMatches, segment_pr
+    from napari_useg.metrics.bsds import (
+        BoundaryCounts,
+        RegionCounts,
+        collect_boundary,
+        collect_region,
+    )
+    from napari_useg.metrics.protocol import ods_ois
+    from napari_useg.metrics.segments import SegmentMatches, segment_pr
 
     n_set = len(records[0]["settings"])
     if any(len(r["settings"]) != n_set for r in records):
@@ -587,9 +592,9 @@ def write_csv(path: Path, records: list[dict[str, Any]], labels: list[str]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from ..io.datasets import load_dataset
-    from ..registry import get_method
+    from napari_useg import __version__
+    from napari_useg.core.registry import get_method
+    from napari_useg.io.datasets import load_dataset
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
@@ -681,7 +686,7 @@ def run(args: argparse.Namespace) -> int:
     public = {k: v for k, v in summary.items() if not k.startswith("_")}
     _write_text(out / "summary.json", json.dumps({"config": config, **public}, indent=1))
     _write_text(out / "summary.md", summary_markdown(summary, config, command))
-    from ..io.atomic import atomic_write
+    from napari_useg.io.atomic import atomic_write
 
     with atomic_write(out / "pr.png", overwrite=True) as tmp:
         tmp.write_bytes(pr_plot_png(summary))

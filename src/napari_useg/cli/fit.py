@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._params import add_method_options, collect_params, preparse_method
+from napari_useg.cli._params import add_method_options, collect_params, preparse_method
 
 NAME = "fit"
 HELP = "train a dataset-level method (iic, inmars) on image files/folders and save the model"
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fit import iter_fit
-    from ..registry import get_method
+    from napari_useg.api import iter_fit
+    from napari_useg.core.registry import get_method
 
     method = get_method(args.method)
     out = Path(args.out)

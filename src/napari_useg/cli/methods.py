@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..params import params_to_dict
-from ..registry import all_methods
+from napari_useg.core.params import params_to_dict
+from napari_useg.core.registry import all_methods
 
 NAME = "methods"
 HELP = "list the segmentation methods with their parameters and presets"

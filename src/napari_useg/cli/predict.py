@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from ..io import read_image, write_labels
-    from ..model import load_model
+    from napari_useg import __version__
+    from napari_useg.core.model import load_model
+    from napari_useg.io import read_image, write_labels
 
     if args.output_file and len(args.images) > 1:
         raise ValueError("-o names one file; use --out-dir for several images")

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..params import params_to_dict
-from ..registry import get_method
-from ._params import add_method_options, collect_params, preparse_method
+from napari_useg.cli._params import add_method_options, collect_params, preparse_method
+from napari_useg.core.params import params_to_dict
+from napari_useg.core.registry import get_method
 
 NAME = "segment"
 HELP = "segment one image (or the bundled sample) and write a labels TIFF"
@@ -35,10 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from ..api import iter_segment
-    from ..io import read_image, write_labels, write_overlay
-    from ..samples import sample_image
+    from napari_useg import __version__
+    from napari_useg.api import iter_segment
+    from napari_useg.io import read_image, write_labels, write_overlay
+    from napari_useg.io.samples import sample_image
 
     if args.sample == bool(args.image):
         raise ValueError("give either an IMAGE path or --sample")

@@ -3,8 +3,8 @@
 Also BSDS500 ``.mat`` files (:mod:`.bsds`) and annotated dataset folders (:mod:`.datasets`).
 """
 
-from .atomic import atomic_write
-from .bsds import (
+from napari_useg.io.atomic import atomic_write
+from napari_useg.io.bsds import (
     BSDSFormatError,
     BSDSGroundTruth,
     read_bsds_gt,
@@ -13,8 +13,8 @@ from .bsds import (
     write_bsds_gt,
     write_segs,
 )
-from .datasets import Dataset, Sample, load_dataset
-from .images import read_image, write_labels, write_overlay
+from napari_useg.io.datasets import Dataset, Sample, load_dataset
+from napari_useg.io.images import read_image, write_labels, write_overlay
 
 __all__ = [
     "BSDSFormatError",

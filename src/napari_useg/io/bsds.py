@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from napari_useg.io.atomic import atomic_write
 
 __all__ = [
     "BSDSFormatError",
@@ -227,7 +227,7 @@ def _label_maps(labels, what: str, relabel: bool) -> list[np.ndarray]:
         if m.shape != maps[0].shape:
             raise ValueError(f"{what} {k + 1} has shape {m.shape}, the first {maps[0].shape}")
         if relabel:
-            from ..labels import sequential
+            from napari_useg.core.labels import sequential
 
             m = sequential(m, start=1)
         elif m.size and (int(m.min()) < 1 or int(m.max()) > 65535):
@@ -285,7 +285,7 @@ def write_bsds_gt(path: str | os.PathLike, segmentations, *, boundaries=None,
     >>> read_bsds_gt(p).segmentations[0].tolist()
     [[1, 1, 2], [1, 1, 2]]
     """
-    from ..metrics.bsds.boundaries import seg2bdry, thin_boundaries
+    from napari_useg.metrics.bsds.boundaries import seg2bdry, thin_boundaries
 
     segs = _label_maps(segmentations, "segmentation", relabel)
     if boundaries is None:

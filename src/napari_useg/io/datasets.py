@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_useg.io.collections import folder_images
+
 __all__ = [
     "Dataset",
     "Sample",
@@ -30,7 +32,6 @@ __all__ = [
     "read_mask",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 MASK_DIRS = ("masks", "masks_semantic")
 
 
@@ -92,14 +93,14 @@ class Dataset:
 
     def read_image(self, sample: Sample) -> np.ndarray:
         """The image array."""
-        from .images import read_image
+        from napari_useg.io.images import read_image
 
         return read_image(sample.image)
 
     def read_annotations(self, sample: Sample) -> list[np.ndarray]:
         """Every annotator's label map (one for a mask layout)."""
         if self.kind == "bsds":
-            from .bsds import read_bsds_gt
+            from napari_useg.io.bsds import read_bsds_gt
 
             return read_bsds_gt(sample.annotation).segmentations
         return [read_mask(sample.annotation)]
@@ -107,10 +108,10 @@ class Dataset:
     def read_boundaries(self, sample: Sample) -> list[np.ndarray]:
         """Every annotator's boundary map (stored for BSDS, else derived as BSDS does)."""
         if self.kind == "bsds":
-            from .bsds import read_bsds_gt
+            from napari_useg.io.bsds import read_bsds_gt
 
             return read_bsds_gt(sample.annotation).boundaries
-        from ..metrics.bsds import gt_boundaries_from_segs
+        from napari_useg.metrics.bsds import gt_boundaries_from_segs
 
         return gt_boundaries_from_segs(self.read_annotations(sample))
 
@@ -123,7 +124,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     ValueError
         If the file is not a 2-D integer label image (e.g. a colour-coded mask).
     """
-    from .images import read_image
+    from napari_useg.io.images import read_image
 
     p = Path(path)
     mask = read_image(p)
@@ -135,12 +136,6 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     if not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"{p}: mask must hold integer labels, got {mask.dtype}")
     return mask
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                   and not p.name.startswith(".")), key=lambda p: p.name)
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -175,7 +170,7 @@ def _split_dirs(root: Path, split: str | None, *names: str) -> tuple[list[Path],
             raise FileNotFoundError(f"{root}: split {split!r} has no folder {missing[0]}")
         return dirs, split
     base = [root / n for n in names]
-    if base[0].is_dir() and not _images_in(base[0]):
+    if base[0].is_dir() and not folder_images(base[0], required=False):
         subs = sorted(p.name for p in base[0].iterdir() if p.is_dir())
         if subs:
             raise FileNotFoundError(f"{root}: no split {split!r} in {base[0]} (splits: {subs})")
@@ -208,7 +203,7 @@ def load_bsds500(root: str | os.PathLike, split: str | None = "val") -> Dataset:
     if not img_dir.is_dir() or not gt_dir.is_dir():
         raise FileNotFoundError(f"{r}: expected folders {img_dir} and {gt_dir}")
     samples, unmatched = [], []
-    for img in _images_in(img_dir):
+    for img in folder_images(img_dir, required=False):
         gt = gt_dir / f"{img.stem}.mat"
         if gt.is_file():
             samples.append(Sample(img.stem, img, gt))
@@ -245,9 +240,9 @@ def load_masks_dataset(root: str | os.PathLike, split: str | None = None, *,
     if not (r / masks_dir).is_dir():
         raise FileNotFoundError(f"{r}: no masks folder {masks_dir!r}")
     (img_dir, mask_dir), used = _split_dirs(r, split, "images", masks_dir)
-    masks = {p.stem: p for p in _images_in(mask_dir)}
+    masks = {p.stem: p for p in folder_images(mask_dir, required=False)}
     samples, unmatched = [], []
-    for img in _images_in(img_dir):
+    for img in folder_images(img_dir, required=False):
         if img.stem in masks:
             samples.append(Sample(img.stem, img, masks[img.stem]))
         else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write
+from napari_useg.io.atomic import atomic_write
 
 __all__ = ["read_image", "write_labels", "write_overlay"]
 
@@ -78,14 +78,14 @@ def write_overlay(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray
                   alpha: float = 0.35) -> Path:
     """Write a PNG of the image with coloured labels and their boundaries on top.
 
-    ``image`` is anything :func:`napari_useg.image.prepare_image` accepts; images
+    ``image`` is anything :func:`napari_useg.core.image.prepare_image` accepts; images
     with other than 1 or 3 channels are shown by their first channel.
     """
     import imageio.v3 as iio
     from skimage.color import label2rgb
     from skimage.segmentation import find_boundaries
 
-    from ..image import prepare_image
+    from napari_useg.core.image import prepare_image
 
     data = prepare_image(image, channel_axis).data
     rgb = data if data.shape[2] == 3 else np.repeat(data[..., :1], 3, axis=2)

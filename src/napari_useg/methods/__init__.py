@@ -1,4 +1,4 @@
 """Segmentation methods, one module each.
 
-Every module registers one :class:`~napari_useg.registry.Method` when imported.
+Every module registers one :class:`~napari_useg.core.registry.Method` when imported.
 """

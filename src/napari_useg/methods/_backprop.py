@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..params import param
+from napari_useg.core.params import param
 
 __all__ = ["BackpropParams"]
 

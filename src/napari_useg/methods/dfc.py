@@ -54,11 +54,21 @@ import torch
 import torch.nn.functional as F
 from skimage.transform import resize
 
-from ..image import PreparedImage, apply_ranges, channel_ranges, channels_last
-from ..labels import sequential
-from ..nn.allocator import reuse_large_blocks
-from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import (
+from napari_useg.core.image import (
+    PreparedImage,
+    apply_ranges,
+    channel_ranges,
+    channels_last,
+    to_working_resolution,
+)
+from napari_useg.core.labels import sequential
+from napari_useg.core.params import build_params, param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import InputInfo, Method, RunContext, register
+from napari_useg.methods._backprop import BackpropParams
+from napari_useg.nn.allocator import reuse_large_blocks
+from napari_useg.nn.feature_net import FeatureNet, seeded
+from napari_useg.nn.image_loop import (
     ChangeMonitor,
     image_tensor,
     preview_labels,
@@ -66,12 +76,7 @@ from ..nn.image_loop import (
     stop_reason,
     upsample_response,
 )
-from ..nn.losses import spatial_continuity_loss
-from ..params import build_params, param
-from ..progress import Progress
-from ..registry import InputInfo, Method, RunContext, register
-from ..workres import to_working_resolution
-from ._backprop import BackpropParams
+from napari_useg.nn.losses import spatial_continuity_loss
 
 __all__ = [
     "DfcParams",
@@ -499,8 +504,8 @@ def _setup(images: Any, preset: str | None, channel_axis: int | None, seed: int,
            params: dict[str, Any]
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, DfcReferenceParams, RunContext]:
     """Validate everything of the reference mode before any computation."""
-    from ..api import _check_seed
-    from ..device import resolve_device
+    from napari_useg.core.device import resolve_device
+    from napari_useg.core.options import check_seed as _check_seed
 
     preset = "fast" if preset is None else preset
     if preset not in REFERENCE_PRESETS:

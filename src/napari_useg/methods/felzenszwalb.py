@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from skimage.segmentation import felzenszwalb
 
-from ..image import PreparedImage
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
 
 __all__ = ["FelzenszwalbParams", "METHOD"]
 

@@ -45,18 +45,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fit import fit_and_label
-from ..image import PreparedImage
-from ..model import Model, model_class
-from ..nn.augment import colour_jitter, invert, random_affine, warp
-from ..nn.feature_net import seeded
-from ..nn.iid_loss import iid_segmentation_loss
-from ..nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
-from ..nn.training import run_params as _run_params
-from ..nn.vgg_trunk import IICNet
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
+from napari_useg.core.fitting import fit_and_label
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.model import Model, model_class
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.nn.augment import colour_jitter, invert, random_affine, warp
+from napari_useg.nn.feature_net import seeded
+from napari_useg.nn.iid_loss import iid_segmentation_loss
+from napari_useg.nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
+from napari_useg.nn.training import run_params as _run_params
+from napari_useg.nn.vgg_trunk import IICNet
 
 __all__ = ["IICParams", "IICModel", "METHOD"]
 

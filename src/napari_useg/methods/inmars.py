@@ -56,22 +56,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fit import fit_and_label
-from ..image import PreparedImage
-from ..model import Model, model_class
-from ..nn.augment import random_affine, warp
-from ..nn.feature_net import seeded
-from ..nn.hourglass import StackedHourglass
-from ..nn.mi_loss import kl_consistency, mi_loss
-from ..nn.region_embedding import RWE_MODES, RegionEmbedding
-from ..nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
-from ..nn.training import run_params as _run_params
-from ..nn.unet import UNet
-from ..nn.vat import bn_frozen, vat_perturbation
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
-from ..superpixels import slic_superpixels
+from napari_useg.core.fitting import fit_and_label
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.model import Model, model_class
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.core.superpixels import slic_superpixels
+from napari_useg.nn.augment import random_affine, warp
+from napari_useg.nn.feature_net import seeded
+from napari_useg.nn.hourglass import StackedHourglass
+from napari_useg.nn.mi_loss import kl_consistency, mi_loss
+from napari_useg.nn.region_embedding import RWE_MODES, RegionEmbedding
+from napari_useg.nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
+from napari_useg.nn.training import run_params as _run_params
+from napari_useg.nn.unet import UNet
+from napari_useg.nn.vat import bn_frozen, vat_perturbation
 
 __all__ = ["InMARSParams", "InMARSModel", "InMARSNet", "METHOD"]
 

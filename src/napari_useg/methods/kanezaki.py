@@ -38,10 +38,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..image import PreparedImage
-from ..nn.allocator import reuse_large_blocks
-from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import (
+from napari_useg.core.image import PreparedImage, to_working_resolution
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.core.superpixels import slic_superpixels
+from napari_useg.methods._backprop import BackpropParams
+from napari_useg.nn.allocator import reuse_large_blocks
+from napari_useg.nn.feature_net import FeatureNet, seeded
+from napari_useg.nn.image_loop import (
     ChangeMonitor,
     image_tensor,
     preview_labels,
@@ -49,12 +54,6 @@ from ..nn.image_loop import (
     stop_reason,
     upsample_response,
 )
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
-from ..superpixels import slic_superpixels
-from ..workres import to_working_resolution
-from ._backprop import BackpropParams
 
 __all__ = ["KanezakiParams", "METHOD"]
 

@@ -15,10 +15,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.cluster.vq import kmeans2
 
-from ..image import PreparedImage
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
 
 __all__ = ["KMeansParams", "METHOD", "window_features"]
 

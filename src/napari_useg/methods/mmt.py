@@ -10,7 +10,7 @@ alpha = 0.999 after a ``1 - 1/(t+1)`` warm-up). Every iteration trains them in t
 1. network 1: the labels of mean model 2 (argmax of its response) are aligned into
    network 1's label space, i.e. renamed by the maximum-overlap one-to-one assignment
    between them and network 1's own argmax labels (Hungarian algorithm on the q x q
-   overlap matrix, :func:`napari_useg.align.overlap_permutation`; unmatched clusters
+   overlap matrix, :func:`napari_useg.core.align.overlap_permutation`; unmatched clusters
    keep their ids); loss = cross-entropy to these pseudo-labels + beta x total
    variation of the response (:func:`~napari_useg.nn.losses.total_variation_loss`);
    SGD step (lr 0.1, momentum 0.9); mean model 1 is updated;
@@ -55,11 +55,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..align import overlap_permutation
-from ..image import PreparedImage
-from ..nn.allocator import reuse_large_blocks
-from ..nn.feature_net import FeatureNet, seeded
-from ..nn.image_loop import (
+from napari_useg.core.align import overlap_permutation
+from napari_useg.core.image import PreparedImage, to_working_resolution
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.methods._backprop import BackpropParams
+from napari_useg.nn.allocator import reuse_large_blocks
+from napari_useg.nn.feature_net import FeatureNet, seeded
+from napari_useg.nn.image_loop import (
     ChangeMonitor,
     image_tensor,
     preview_labels,
@@ -67,13 +71,8 @@ from ..nn.image_loop import (
     stop_reason,
     upsample_response,
 )
-from ..nn.losses import total_variation_loss
-from ..nn.mean_teacher import ema_update, make_mean_model
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
-from ..workres import to_working_resolution
-from ._backprop import BackpropParams
+from napari_useg.nn.losses import total_variation_loss
+from napari_useg.nn.mean_teacher import ema_update, make_mean_model
 
 __all__ = ["MmtParams", "METHOD", "aligned_targets"]
 
@@ -114,7 +113,7 @@ def aligned_targets(pseudo: torch.Tensor, own: torch.Tensor, q: int) -> torch.Te
     """Rename ``pseudo`` labels (another model's argmax) into the label space of ``own``.
 
     The ``q x q`` overlap matrix is one ``bincount``; the permutation comes from
-    :func:`napari_useg.align.overlap_permutation` (Hungarian, maximum overlap;
+    :func:`napari_useg.core.align.overlap_permutation` (Hungarian, maximum overlap;
     unmatched clusters keep their ids when free).
 
     Parameters

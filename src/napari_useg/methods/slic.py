@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..image import PreparedImage
-from ..params import param
-from ..progress import Progress
-from ..registry import Method, RunContext, register
-from ..superpixels import slic_superpixels
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.params import param
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.core.superpixels import slic_superpixels
 
 __all__ = ["SlicParams", "METHOD"]
 

@@ -12,13 +12,17 @@
   :func:`bsds_accuracy`, :func:`annotator_mean`, :func:`ods_ois`.
 """
 
-from .accuracy import MatchResult, hungarian_accuracy, hungarian_match
-from .contingency import contingency
-from .many_to_one import many_to_one_accuracy, many_to_one_mapping, many_to_one_match
-from .partition import adjusted_rand_index, rand_index, variation_of_information
-from .protocol import ODSOIS, annotator_mean, bsds_accuracy, ods_ois
-from .score import SCORE_KEYS, score_all
-from .segments import PRCurve, SegmentMatches, segment_matches, segment_pr
+from napari_useg.metrics.accuracy import MatchResult, hungarian_accuracy, hungarian_match
+from napari_useg.metrics.contingency import contingency
+from napari_useg.metrics.many_to_one import (
+    many_to_one_accuracy,
+    many_to_one_mapping,
+    many_to_one_match,
+)
+from napari_useg.metrics.partition import adjusted_rand_index, rand_index, variation_of_information
+from napari_useg.metrics.protocol import ODSOIS, annotator_mean, bsds_accuracy, ods_ois
+from napari_useg.metrics.score import SCORE_KEYS, score_all
+from napari_useg.metrics.segments import PRCurve, SegmentMatches, segment_matches, segment_pr
 
 __all__ = [
     "MatchResult",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .contingency import contingency
+from napari_useg.metrics.contingency import contingency
 
 __all__ = ["MatchResult", "hungarian_accuracy", "hungarian_match"]
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .accuracy import MatchResult
-from .contingency import _check_maps, contingency, dense_ids, valid_mask
+from napari_useg.metrics.accuracy import MatchResult
+from napari_useg.metrics.contingency import _check_maps, contingency, dense_ids, valid_mask
 
 __all__ = ["many_to_one_accuracy", "many_to_one_mapping", "many_to_one_match"]
 

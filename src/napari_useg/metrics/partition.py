@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .contingency import contingency
+from napari_useg.metrics.contingency import contingency
 
 __all__ = [
     "adjusted_rand_index",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .accuracy import hungarian_accuracy
+from napari_useg.metrics.accuracy import hungarian_accuracy
 
 __all__ = ["ODSOIS", "annotator_mean", "as_annotators", "bsds_accuracy", "ods_ois"]
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .contingency import _check_maps, dense_ids, valid_mask
-from .partition import ari_from_table, ri_from_table, voi_from_table
-from .protocol import as_annotators
+from napari_useg.metrics.contingency import _check_maps, dense_ids, valid_mask
+from napari_useg.metrics.partition import ari_from_table, ri_from_table, voi_from_table
+from napari_useg.metrics.protocol import as_annotators
 
 __all__ = ["SCORE_KEYS", "score_all", "covering_from_table"]
 

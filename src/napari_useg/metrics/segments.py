@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.measure import label as cc_label
 
-from .contingency import _check_maps, dense_ids, valid_mask
+from napari_useg.metrics.contingency import _check_maps, dense_ids, valid_mask
 
 __all__ = ["PRCurve", "SegmentMatches", "segment_components", "segment_matches", "segment_pr"]
 

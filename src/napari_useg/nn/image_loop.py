@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..labels import upsample_nearest
+from napari_useg.core.labels import upsample_nearest
 
 __all__ = ["ChangeMonitor", "image_tensor", "preview_labels", "sgd", "stop_reason",
            "upsample_response"]

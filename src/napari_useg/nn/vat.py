@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from .mi_loss import kl_consistency
+from napari_useg.nn.mi_loss import kl_consistency
 
 __all__ = ["bn_frozen", "vat_perturbation", "l2_normalise"]
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import sobel
+from napari_useg.nn.augment import sobel
 
 __all__ = ["VGGTrunk", "IICNet"]
 

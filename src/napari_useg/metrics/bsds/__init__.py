@@ -13,8 +13,13 @@ It reproduces the official numbers of the benchmark's own test cases (see
 >>> res.boundary.ods_f, res.region.covering_ods  # doctest: +SKIP
 """
 
-from .boundaries import correspond_pixels, max_dist_pixels, seg2bdry, thin_boundaries
-from .collect import (
+from napari_useg.metrics.bsds.boundaries import (
+    correspond_pixels,
+    max_dist_pixels,
+    seg2bdry,
+    thin_boundaries,
+)
+from napari_useg.metrics.bsds.collect import (
     BoundarySummary,
     RegionSummary,
     collect_boundary,
@@ -22,8 +27,8 @@ from .collect import (
     fmeasure,
     write_official_files,
 )
-from .folder import FolderResult, evaluate_folder, read_result
-from .image import (
+from napari_useg.metrics.bsds.folder import FolderResult, evaluate_folder, read_result
+from napari_useg.metrics.bsds.image import (
     BoundaryCounts,
     RegionCounts,
     boundary_counts,
@@ -32,7 +37,7 @@ from .image import (
     region_counts,
     region_counts_segs,
 )
-from .inputs import linspace_thresholds, ucm2_regions, ucm2_to_segs
+from napari_useg.metrics.bsds.inputs import linspace_thresholds, ucm2_regions, ucm2_to_segs
 
 __all__ = [
     "BoundaryCounts",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .image import BoundaryCounts, RegionCounts
+from napari_useg.metrics.bsds.image import BoundaryCounts, RegionCounts
 
 __all__ = [
     "BoundarySummary",
@@ -259,7 +259,7 @@ def write_official_files(out_dir: str | os.PathLike, boundary: BoundarySummary |
     list of pathlib.Path
         The files written.
     """
-    from ...io.atomic import atomic_write
+    from napari_useg.io.atomic import atomic_write
 
     out = Path(out_dir)
     if not out.is_dir():

@@ -13,9 +13,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .collect import BoundarySummary, RegionSummary, collect_boundary, collect_region
-from .collect import write_official_files as _write_files
-from .image import BoundaryCounts, RegionCounts, boundary_counts, region_counts
+from napari_useg.metrics.bsds.collect import (
+    BoundarySummary,
+    RegionSummary,
+    collect_boundary,
+    collect_region,
+)
+from napari_useg.metrics.bsds.collect import write_official_files as _write_files
+from napari_useg.metrics.bsds.image import (
+    BoundaryCounts,
+    RegionCounts,
+    boundary_counts,
+    region_counts,
+)
 
 __all__ = ["FolderResult", "evaluate_folder", "read_result"]
 
@@ -46,7 +56,7 @@ def read_result(in_dir: str | os.PathLike, image_id: str) -> tuple[str, object]:
 
     ``<id>.mat`` holding ``segs`` or ``ucm2``, else ``<id>.png`` (soft boundaries).
     """
-    from ...io.bsds import BSDSFormatError, read_segs, read_ucm2
+    from napari_useg.io.bsds import BSDSFormatError, read_segs, read_ucm2
 
     d = Path(in_dir)
     mat = d / f"{image_id}.mat"
@@ -97,7 +107,7 @@ def evaluate_folder(in_dir: str | os.PathLike, gt_dir: str | os.PathLike, *,
     -------
     FolderResult
     """
-    from ...io.bsds import read_bsds_gt
+    from napari_useg.io.bsds import read_bsds_gt
 
     gt_files = sorted(Path(gt_dir).glob("*.mat"), key=lambda p: p.name)
     if not gt_files:

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contingency import dense_ids
-from ..partition import ri_from_table, voi_from_table
-from .boundaries import correspond_pixels, seg2bdry, thin_boundaries
-from .inputs import (
+from napari_useg.metrics.bsds.boundaries import correspond_pixels, seg2bdry, thin_boundaries
+from napari_useg.metrics.bsds.inputs import (
     check_segs,
     linspace_thresholds,
     pb_boundaries,
     ucm2_boundaries,
     ucm2_to_segs,
 )
+from napari_useg.metrics.contingency import dense_ids
+from napari_useg.metrics.partition import ri_from_table, voi_from_table
 
 __all__ = [
     "BoundaryCounts",

@@ -10,7 +10,7 @@ Normalisation (decided once, at fit time, stored in the model):
 
 ``"dataset"`` (default)
     Per-channel ranges in raw units computed on the pooled training pixels with
-    the rules of :func:`napari_useg.image.prepare_image` (``uint8``: 0-255;
+    the rules of :func:`napari_useg.core.image.prepare_image` (``uint8``: 0-255;
     floats already in [0, 1]: as they are; anything else, e.g. ``uint16``: 1st
     and 99.8th percentiles). New images are scaled with the *stored* ranges, so
     a dim image stays dim instead of being stretched.
@@ -22,7 +22,7 @@ Normalisation (decided once, at fit time, stored in the model):
     dim fluorescence image stays nearly black and a network can learn "which
     kind of image" instead of "which structure" (measured in docs/benchmarks.md).
     Models saved before this option recorded no ``percentiles`` and keep their
-    original rule (that of :func:`~napari_useg.image.prepare_image`).
+    original rule (that of :func:`~napari_useg.core.image.prepare_image`).
 
 Saved layout (a folder): ``config.json`` (format version, method, parameters,
 channel layout, normalisation, training summary, package version) and
@@ -44,9 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .image import apply_ranges, channel_ranges, channels_last
-from .params import build_params, params_to_dict
-from .tiling import predict_tiled, round_up
+from napari_useg.core.image import apply_ranges, channel_ranges, channels_last
+from napari_useg.core.params import build_params, params_to_dict
+from napari_useg.core.tiling import predict_tiled, round_up
 
 __all__ = ["Model", "load_model", "model_class", "FORMAT_VERSION"]
 
@@ -91,7 +91,7 @@ class Model:
     normalisation : dict
         ``{"mode": "dataset", "lo": [...], "hi": [...], "dtype": "uint8"}`` or
         ``{"mode": "per_image", "percentiles": [1.0, 99.8]}`` (older models:
-        ``{"mode": "per_image"}``, the :func:`~napari_useg.image.prepare_image` rules).
+        ``{"mode": "per_image"}``, the :func:`~napari_useg.core.image.prepare_image` rules).
     training : dict
         Summary of the training run (steps, seed, images, final loss, seconds).
     """
@@ -301,7 +301,7 @@ class Model:
     # ---- persistence -----------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """JSON-serialisable description (everything but the weights)."""
-        from . import __version__
+        from napari_useg import __version__
 
         return {
             "format": FORMAT_VERSION,
@@ -377,8 +377,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> 
     >>> bool((napari_useg.load_model(d, "cpu").predict(imgs[0]) == m.predict(imgs[0])).all())
     True
     """
-    from .device import resolve_device
-    from .registry import get_method
+    from napari_useg.core.device import resolve_device
+    from napari_useg.core.registry import get_method
 
     p = Path(path)
     if p.is_file() and p.name == CONFIG_NAME:

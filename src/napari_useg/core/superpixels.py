@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.segmentation import slic
 
-from .labels import sequential
+from napari_useg.core.labels import sequential
 
 __all__ = ["slic_superpixels"]
 

@@ -10,7 +10,7 @@ Two shapes of method exist:
 
 * ``kind="image"``: fitted on the image it segments (Kanezaki 2018, DFC, MMT,
   classical baselines). ``run(image, params, ctx)`` is an iterator of
-  :class:`~napari_useg.progress.Progress` whose last item holds the labels.
+  :class:`~napari_useg.core.progress.Progress` whose last item holds the labels.
 * ``kind="dataset"``: fitted on a collection, then applied to other images
   (IIC, InMARS). They provide ``fit(images, params, ctx)`` (an iterator whose
   last item carries the fitted model in ``info["model"]``) and also a ``run``
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .params import ParamInfo, build_params, param_infos
+from napari_useg.core.params import ParamInfo, build_params, param_infos
 
 __all__ = [
     "Method",
@@ -110,7 +110,7 @@ class Method:
     reference : str
         The paper it implements.
     params : type
-        Frozen dataclass of parameters declared with :func:`napari_useg.params.param`.
+        Frozen dataclass of parameters declared with :func:`napari_useg.core.params.param`.
     run : callable
         ``run(image: PreparedImage, params, ctx: RunContext) -> Iterator[Progress]``.
     presets : mapping
@@ -237,7 +237,7 @@ def _discover() -> None:
     with _LOCK:
         if _DISCOVERED:
             return
-        from . import methods as pkg
+        from napari_useg import methods as pkg
 
         for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
             if info.name.startswith("_"):

@@ -7,7 +7,7 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
 from napari.utils.notifications import show_error
 
-from ..layers import score_layers
+from napari_useg.viewer.layers import score_layers
 
 __all__ = ["AccuracyWidget", "format_value"]
 

@@ -1,11 +1,11 @@
 """The segmentation widget: one method selector, controls generated from the method's declaration.
 
 Run starts a :func:`napari.qt.threading.create_worker` generator worker over
-:meth:`napari_useg.layers.SegmentationJob.iter`; each yielded snapshot updates the progress
+:meth:`napari_useg.viewer.layers.SegmentationJob.iter`; each yielded snapshot updates the progress
 bar and (every few steps) the output Labels layer in the main thread. Cancel asks the
 worker to stop, which it does before the next method step; the layer keeps the last
 labels written. Everything that is not Qt (resolving layers, stacks, metadata, choosing
-and writing the output layer) lives in :mod:`napari_useg.layers`.
+and writing the output layer) lives in :mod:`napari_useg.viewer.layers`.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from ..device import available_devices
-from ..layers import (
+from napari_useg.core.device import available_devices
+from napari_useg.core.registry import Method, all_methods
+from napari_useg.viewer._qt.param_controls import control_for
+from napari_useg.viewer.layers import (
     JobProgress,
     LabelsWriter,
     SegmentationJob,
     choose_target,
     make_job,
 )
-from ..registry import Method, all_methods
-from ._params import control_for
 
 __all__ = ["SegmentWidget"]
 
@@ -80,7 +80,7 @@ def choose_output(viewer: Any, job: Any, *, keep_both: bool,
                   ask: Callable[[Any], str]) -> tuple[bool, Any | None]:
     """Where a widget's result goes: ``(go on, layer to write into or None for a new one)``.
 
-    :func:`napari_useg.layers.choose_target` finds the layer; ``ask(layer)`` decides
+    :func:`napari_useg.viewer.layers.choose_target` finds the layer; ``ask(layer)`` decides
     (``"overwrite"``, ``"new"`` or ``"cancel"``) when the user edited it. When the layer is
     reused with the job's shape, its labels become ``job.reference`` so ids (colours) stay.
     """
@@ -115,7 +115,7 @@ class SegmentWidget(Container):
         to script or test the widget.
     worker : napari.qt.threading.GeneratorWorker or None
         The running worker.
-    writer : napari_useg.layers.LabelsWriter or None
+    writer : napari_useg.viewer.layers.LabelsWriter or None
         Writes into the output layer of the current (or last) run.
     """
 

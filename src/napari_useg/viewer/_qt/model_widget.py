@@ -5,7 +5,7 @@ Three parts, top to bottom:
 * **Train**: pick one or more Image layers (a stack layer counts as one image per
   slice), a dataset-level method, its preset and parameters (generated from the
   method's declaration, as in the segmentation widget), seed and device. Train runs
-  :meth:`napari_useg.layers_model.TrainingJob.iter` in a napari thread worker; Stop
+  :meth:`napari_useg.viewer.layers_model.TrainingJob.iter` in a napari thread worker; Stop
   ends training between two steps and **keeps the model trained so far** (rebuilt
   from the checkpoint written every ``checkpoint every`` steps).
 * **Model**: what the widget holds (trained or loaded), Save to a folder, Load a folder.
@@ -13,7 +13,7 @@ Three parts, top to bottom:
   tile) into the Labels layer ``"<image> <method> labels"``; a layer the user edited is
   never overwritten without asking.
 
-Everything that is not Qt lives in :mod:`napari_useg.layers_model`.
+Everything that is not Qt lives in :mod:`napari_useg.viewer.layers_model`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ from magicgui.widgets import (
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from ..device import available_devices
-from ..layers_model import (
+from napari_useg.core.device import available_devices
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method
+from napari_useg.viewer._qt.param_controls import control_for
+from napari_useg.viewer._qt.segment_widget import ask_overwrite_dialog, choose_output
+from napari_useg.viewer.layers_model import (
     PredictionJob,
     TrainingJob,
     dataset_methods,
@@ -47,10 +51,6 @@ from ..layers_model import (
     make_training,
     write_prediction,
 )
-from ..progress import Progress
-from ..registry import Method
-from ._params import control_for
-from ._segment import ask_overwrite_dialog, choose_output
 
 __all__ = ["ModelWidget"]
 
@@ -74,7 +74,7 @@ class ModelWidget(Container):
 
     Attributes
     ----------
-    model : napari_useg.model.Model or None
+    model : napari_useg.core.model.Model or None
         The model trained or loaded last.
     model_path : str or None
         Folder the model was saved to or loaded from.
@@ -426,7 +426,7 @@ class ModelWidget(Container):
 
     def load(self, *_: Any) -> None:
         """Load the model in the 'load from' folder (the Load model button)."""
-        from ..model import load_model
+        from napari_useg.core.model import load_model
 
         if self.running:
             return

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
+import skimage.data
 
 __all__ = ["sample_image", "sample_ground_truth", "SAMPLES"]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 #: Name -> description and licence note.
 SAMPLES = {
@@ -55,11 +57,7 @@ def sample_image(name: str = "chelsea") -> np.ndarray:
     """
     _check(name)
     if name == "nuclei":
-        import imageio.v3 as iio
-
         return np.asarray(iio.imread(DATA_DIR / "nuclei.png"))
-    import skimage.data
-
     return np.asarray(getattr(skimage.data, name)())
 
 
@@ -76,20 +74,4 @@ def sample_ground_truth(name: str) -> np.ndarray | None:
     fname = _GROUND_TRUTH.get(name)
     if fname is None:
         return None
-    import imageio.v3 as iio
-
     return np.asarray(iio.imread(DATA_DIR / fname)).astype(np.int32)
-
-
-def napari_chelsea() -> list[tuple]:
-    """napari sample-data contribution: the default sample image as an RGB Image layer."""
-    return [(sample_image("chelsea"), {"name": "chelsea", "rgb": True}, "image")]
-
-
-def napari_nuclei() -> list[tuple]:
-    """napari sample-data contribution: fluorescent nuclei and their ground-truth Labels layer."""
-    return [
-        (sample_image("nuclei"), {"name": "nuclei", "rgb": False, "colormap": "gray"}, "image"),
-        (sample_ground_truth("nuclei"), {"name": "nuclei ground truth", "opacity": 0.5,
-                                         "visible": False}, "labels"),
-    ]

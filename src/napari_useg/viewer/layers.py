@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from .align import align_labels
-from .api import iter_segment
-from .params import params_to_dict
-from .progress import Progress
-from .registry import get_method
+from napari_useg.api import iter_segment
+from napari_useg.core.align import align_labels
+from napari_useg.core.params import params_to_dict
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import get_method
 
 __all__ = [
     "META_KEY",
@@ -430,7 +430,7 @@ class SegmentationJob:
     def metadata(self, *, runtime: float, status: str, message: str = "",
                  slices_done: int = 0, labels: np.ndarray | None = None) -> dict[str, Any]:
         """What goes into ``layer.metadata["napari_useg"]``."""
-        from . import __version__
+        from napari_useg import __version__
 
         meta: dict[str, Any] = {
             "method": self.method,
@@ -557,7 +557,7 @@ def make_job(
     p = m.build(preset, params)
     values = params_to_dict(p)
     if m.uses_torch:
-        from .device import resolve_device
+        from napari_useg.core.device import resolve_device
 
         device_used = str(resolve_device(device))
     else:
@@ -751,7 +751,7 @@ def run_on_layer(
     Examples
     --------
     >>> from napari.components import ViewerModel
-    >>> from napari_useg.samples import sample_image
+    >>> from napari_useg.io.samples import sample_image
     >>> viewer = ViewerModel()
     >>> _ = viewer.add_image(sample_image("nuclei"), name="nuclei")
     >>> out = run_on_layer(viewer, "nuclei", method="kmeans", n_clusters=2, window=1)
@@ -830,7 +830,7 @@ def score_layers(
     ValueError, TypeError
         If the layers are not Labels layers or their shapes differ.
     """
-    from .metrics import hungarian_match, score_all
+    from napari_useg.metrics import hungarian_match, score_all
 
     pred_layer = _resolve_layer(viewer, prediction)
     gt_layer = _resolve_layer(viewer, ground_truth)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .metrics.contingency import contingency
+from napari_useg.metrics.contingency import contingency
 
 __all__ = ["align_labels", "channel_permutation", "matching", "overlap_permutation"]
 

@@ -11,7 +11,7 @@ from magicgui.widgets.bases import RangedWidget
 from qtpy.QtGui import QValidator
 from qtpy.QtWidgets import QAbstractSpinBox, QDoubleSpinBox
 
-from ..params import ParamInfo
+from napari_useg.core.params import ParamInfo
 
 __all__ = ["control_for", "float_control"]
 

@@ -1,9 +1,9 @@
 """Dataset-level models on napari layers: train on Image layers, apply to a layer (Qt-free).
 
-What the model widget does, without the widget. Like :mod:`napari_useg.layers` it works
+What the model widget does, without the widget. Like :mod:`napari_useg.viewer.layers` it works
 with ``napari.Viewer`` or the Qt-free ``napari.components.ViewerModel`` and imports no Qt::
 
-    from napari_useg.layers_model import train_on_layers, predict_on_layer
+    from napari_useg.viewer.layers_model import train_on_layers, predict_on_layer
     model = train_on_layers(viewer, ["tile_a", "tile_b"], method="iic", n_clusters=3)
     predict_on_layer(viewer, "tile_c", model)          # -> Labels layer "tile_c iic labels"
 
@@ -11,14 +11,14 @@ The pieces, in the order the widget uses them:
 
 * :func:`images_from_layers` turns Image layers into a training collection: every
   2-D slice of a stack layer is one image; RGB, grayscale, or multichannel with a
-  channel axis, as :func:`napari_useg.layers.source_from_layers` reads a layer;
+  channel axis, as :func:`napari_useg.viewer.layers.source_from_layers` reads a layer;
 * :func:`make_training` validates method, parameters, seed and device into a
   :class:`TrainingJob`; :meth:`TrainingJob.iter` trains (the widget's worker
-  iterates it) and returns the fitted :class:`~napari_useg.model.Model`;
+  iterates it) and returns the fitted :class:`~napari_useg.core.model.Model`;
 * :func:`make_prediction` checks a layer against a model (channel count) into a
   :class:`PredictionJob`; :meth:`PredictionJob.iter` predicts slice by slice (tiled)
   and :func:`write_prediction` writes the Labels layer, never over a layer the user
-  edited (see :func:`napari_useg.layers.choose_target`).
+  edited (see :func:`napari_useg.viewer.layers.choose_target`).
 
 **Stopping keeps the model trained so far.** Training runs with a checkpoint in a
 temporary folder, saved every ``checkpoint_every`` steps (default 1: every step).
@@ -47,8 +47,10 @@ from typing import Any
 
 import numpy as np
 
-from .image import channels_last
-from .layers import (
+from napari_useg.core.image import channels_last
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import Method, all_methods, get_method
+from napari_useg.viewer.layers import (
     META_KEY,
     LayerSource,
     _align,
@@ -57,8 +59,6 @@ from .layers import (
     choose_target,
     source_from_layers,
 )
-from .progress import Progress
-from .registry import Method, all_methods, get_method
 
 __all__ = [
     "LayerImages",
@@ -244,7 +244,7 @@ class TrainingJob:
 
     def iter(self, should_stop: Callable[[], bool] | None = None
              ) -> Generator[Progress, None, Any]:
-        """Train, yielding a :class:`~napari_useg.progress.Progress` per step.
+        """Train, yielding a :class:`~napari_useg.core.progress.Progress` per step.
 
         Parameters
         ----------
@@ -254,12 +254,12 @@ class TrainingJob:
 
         Returns
         -------
-        napari_useg.model.Model or None
+        napari_useg.core.model.Model or None
             The fitted model (``None`` when stopped before the first checkpoint).
             ``model.training`` records ``"layers"`` and, after a stop,
             ``"stopped_at"`` and ``"planned_steps"``.
         """
-        from .fit import iter_fit
+        from napari_useg.api import iter_fit
 
         self._t0 = time.perf_counter()
         tmp = Path(tempfile.mkdtemp(prefix="napari-useg-fit-"))
@@ -285,7 +285,7 @@ class TrainingJob:
         """The model of the last checkpoint: resume with ``steps`` = the steps it holds."""
         import torch
 
-        from .fit import fit
+        from napari_useg.api import fit
 
         if not ckpt.exists():
             return None
@@ -352,9 +352,9 @@ def make_training(
     ValueError, TypeError
         Naming the problem (method not dataset-level, bad parameter, layer, device...).
     """
-    from .api import _check_seed
-    from .device import resolve_device
-    from .fit import NORMALISATIONS
+    from napari_useg.core.device import resolve_device
+    from napari_useg.core.options import NORMALISATIONS
+    from napari_useg.core.options import check_seed as _check_seed
 
     m = get_method(method)
     if m.kind != "dataset" or m.fit is None:
@@ -393,7 +393,7 @@ def train_on_layers(viewer: Any, layers: Any, method: str = "iic", *,
 
     Returns
     -------
-    napari_useg.model.Model
+    napari_useg.core.model.Model
     """
     import sys
 
@@ -416,7 +416,7 @@ class PredictionJob:
     ----------
     source : LayerSource
         The layer's data (a stack is predicted slice by slice).
-    model : napari_useg.model.Model
+    model : napari_useg.core.model.Model
         The model.
     output : str
         The model output used (e.g. IIC's ``"main"`` or ``"over"``).
@@ -495,7 +495,7 @@ class PredictionJob:
     def metadata(self, labels: np.ndarray | None, status: str = "done",
                  message: str = "") -> dict[str, Any]:
         """What goes into ``layer.metadata["napari_useg"]``."""
-        from . import __version__
+        from napari_useg import __version__
 
         cfg = self.model.config()
         meta: dict[str, Any] = {
@@ -533,7 +533,7 @@ def make_prediction(layer: Any, model: Any, *, output: str | None = None,
     layer : napari.layers.Image or str
         The layer to label (a stack is predicted slice by slice; dask data is read
         one tile at a time).
-    model : napari_useg.model.Model
+    model : napari_useg.core.model.Model
         A fitted or loaded model.
     output : str, optional
         Model output (default: the model's default, e.g. IIC ``"main"``).
@@ -555,7 +555,7 @@ def make_prediction(layer: Any, model: Any, *, output: str | None = None,
     ValueError, TypeError
         No model, a wrong number of channels, an unknown output or a bad tile size.
     """
-    from .model import Model
+    from napari_useg.core.model import Model
 
     if model is None:
         raise ValueError("no model: train one or load a saved model first")
@@ -622,7 +622,7 @@ def predict_on_layer(viewer: Any, layer: Any, model: Any, *, output: str | None 
         Where the Labels layer goes.
     layer : napari.layers.Image or str
         The layer to label.
-    model : napari_useg.model.Model
+    model : napari_useg.core.model.Model
         A fitted or loaded model.
     output, channel_axis, tile_size, model_path
         As :func:`make_prediction`.

@@ -1,0 +1,95 @@
+"""What dataset-level methods share: the training context, per-image fitting, normalisation.
+
+The user's front doors (:func:`napari_useg.fit`, :func:`napari_useg.iter_fit`) live in
+:mod:`napari_useg.api`; this module holds what the methods themselves need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_useg.core.image import PERCENTILES, PreparedImage, apply_ranges, channel_ranges
+from napari_useg.core.options import NORMALISATIONS
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import RunContext
+
+__all__ = ["fit_and_label", "FitContext", "NORMALISATIONS", "normalise_collection"]
+
+
+@dataclass
+class FitContext(RunContext):
+    """:class:`~napari_useg.core.registry.RunContext` plus training options.
+
+    Attributes
+    ----------
+    rgb : bool
+        Whether the first three channels are RGB (colour jitter, Sobel grey, SLIC).
+    checkpoint : pathlib.Path or None
+        File keeping the training state; an interrupted run given the same file
+        resumes where it stopped.
+    checkpoint_every : int
+        Steps between checkpoint saves.
+    """
+
+    rgb: bool = False
+    checkpoint: Path | None = None
+    checkpoint_every: int = 50
+
+
+def fit_and_label(fit_fn: Callable[..., Iterator[Progress]], image: PreparedImage, p: Any,
+                  ctx: RunContext) -> Iterator[Progress]:
+    """A dataset-level method's per-image ``run``: fit on the one image, then label it.
+
+    ``fit_fn(images, p, ctx)`` is the method's training iterator, whose final snapshot
+    carries the model in ``info["model"]``; the final snapshot here carries the model's
+    labels of ``image`` (its default output).
+    """
+    if not isinstance(ctx, FitContext):
+        ctx = FitContext(seed=ctx.seed, device=ctx.device, preview_every=ctx.preview_every,
+                         inputs=ctx.inputs, rgb=image.is_rgb)
+    for snap in fit_fn([image], p, ctx):
+        if snap.done:
+            labels = snap.info["model"].predict_prepared(image.data)
+            yield Progress(step=snap.step, total=snap.total, loss=snap.loss, labels=labels,
+                           done=True, message=snap.message, info=snap.info)
+            return
+        yield snap
+
+
+def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Scale a training collection's raw ``(H, W, C)`` arrays to float32 in [0, 1].
+
+    Parameters
+    ----------
+    arrays : list of array_like
+        Raw images, channels last.
+    mode : {"dataset", "per_image"}
+        One set of per-channel ranges for the pooled pixels, or each image's own.
+
+    Returns
+    -------
+    data : list of numpy.ndarray
+        The scaled images.
+    norm : dict
+        The rule, as stored in a model's config (so prediction scales the same way).
+    """
+    if mode == "dataset":
+        lo, hi = channel_ranges(arrays)
+        data = [apply_ranges(np.asarray(a), lo, hi) for a in arrays]
+        norm = {"mode": "dataset", "lo": lo.tolist(), "hi": hi.tolist(),
+                "dtype": str(np.dtype(arrays[0].dtype))}
+    else:  # percentiles of each image, whatever its dtype (the model's predict does the same)
+        data = []
+        for a in arrays:
+            a = np.asarray(a)
+            data.append(apply_ranges(a, *channel_ranges([a], percentiles=PERCENTILES)))
+        norm = {"mode": "per_image", "percentiles": list(PERCENTILES)}
+    for d in data:
+        if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
+            raise ValueError("image contains NaN or infinite values")
+    return data, norm

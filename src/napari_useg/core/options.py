@@ -1,0 +1,225 @@
+"""Run options: *how* a method runs, declared once.
+
+A method's parameters say what it computes (:mod:`napari_useg.core.params`); the run
+options say how a run goes: seed, device, preset, channel axis, preview cadence and,
+for dataset-level training, normalisation and checkpoints. They are declared here,
+once, as the fields of :class:`RunOptions` and :class:`FitOptions`; building one checks
+every value, and the Python API, the napari jobs, batch, evaluate and every command-line
+command build theirs from these classes (the CLI options are generated from the field
+declarations, as method parameters are).
+
+Examples
+--------
+>>> opts = RunOptions(seed=3, device="cpu")
+>>> opts.seed, opts.torch_device()
+(3, device(type='cpu'))
+>>> RunOptions(seed=-1)
+Traceback (most recent call last):
+...
+ValueError: seed must be in [0, 2**63), got -1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_useg.core.device import resolve_device
+
+__all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed",
+           "check_count", "NORMALISATIONS"]
+
+#: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
+NORMALISATIONS = ("dataset", "per_image")
+
+
+def option(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,
+           choices: tuple | None = None, cli: bool = True) -> Any:
+    """Declare one run option as a dataclass field (help text and command-line flag)."""
+    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "cli": cli}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """What a front end needs to offer one run option.
+
+    Attributes
+    ----------
+    name : str
+        Field name (``--name-with-dashes`` on the command line unless ``flag`` says otherwise).
+    default : object
+        Default value.
+    help : str
+        One-line description.
+    flag : str
+        Command-line flag.
+    metavar : str or None
+        Placeholder shown in ``--help``.
+    choices : tuple or None
+        Allowed values.
+    cli : bool
+        Whether the command line offers it.
+    """
+
+    name: str
+    default: Any
+    help: str
+    flag: str
+    metavar: str | None
+    choices: tuple | None
+    cli: bool
+
+
+def option_infos(cls: type) -> list[OptionInfo]:
+    """The declared options of :class:`RunOptions` or :class:`FitOptions`, in order."""
+    out = []
+    for f in fields(cls):
+        md = f.metadata
+        out.append(OptionInfo(name=f.name, default=f.default, help=md.get("help", ""),
+                              flag=md.get("flag") or "--" + f.name.replace("_", "-"),
+                              metavar=md.get("metavar"), choices=md.get("choices"),
+                              cli=bool(md.get("cli", True))))
+    return out
+
+
+def check_seed(seed: Any) -> int:
+    """A seed as a Python ``int`` in ``[0, 2**63)``; ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    return int(seed)
+
+
+def check_count(name: str, value: Any, *, low: int = 0) -> int:
+    """An integer option ``>= low`` as a Python ``int``; ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def _check_device(device: Any) -> str:
+    if isinstance(device, torch.device):
+        return str(device)
+    if device is None:
+        return "auto"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
+    return device
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run goes (every front door builds one of these; building it checks it).
+
+    Attributes
+    ----------
+    seed : int
+        Seed of every random choice.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    preset : str or None
+        Named parameter set; the method's default when ``None``.
+    channel_axis : int or None
+        Axis of the image holding channels.
+    preview_every : int
+        Attach the current labels to every ``preview_every``-th snapshot (0: final only).
+    """
+
+    seed: int = option(0, "seed of every random choice; the same seed, input, device and "
+                          "thread count give the same labels", metavar="N")
+    device: str = option("auto", "'auto' (CUDA, then MPS, else CPU), 'cpu', 'cuda', 'cuda:N' "
+                                 "or 'mps'")
+    preset: str | None = option(None, "named parameter set, e.g. 'paper' or 'fast' (the "
+                                      "method's default when omitted)")
+    channel_axis: int | None = option(None, "axis holding the channels (default: 2-D "
+                                            "grayscale or RGB/RGBA)", metavar="AXIS")
+    preview_every: int = option(10, "attach the current labels to every N-th progress "
+                                    "snapshot (0: final only)", cli=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "device", _check_device(self.device))
+        if self.preset is not None and not isinstance(self.preset, str):
+            raise TypeError(f"preset must be a name (string), got {self.preset!r}")
+        if self.channel_axis is not None:
+            if isinstance(self.channel_axis, bool) or not isinstance(self.channel_axis,
+                                                                     (int, np.integer)):
+                raise TypeError(f"channel_axis must be an integer or None, got "
+                                f"{self.channel_axis!r}")
+            object.__setattr__(self, "channel_axis", int(self.channel_axis))
+        object.__setattr__(self, "preview_every", check_count("preview_every",
+                                                              self.preview_every))
+
+    def torch_device(self, uses_torch: bool = True) -> torch.device:
+        """The device to run on (checked to exist).
+
+        A method that does not use torch runs on the CPU, but an unavailable device
+        is still refused so the user learns of the mistake.
+        """
+        dev = resolve_device(self.device)
+        return dev if uses_torch else torch.device("cpu")
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with some options changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` of the options (JSON-serialisable)."""
+        d = dataclasses.asdict(self)
+        return {k: (os.fspath(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class FitOptions(RunOptions):
+    """:class:`RunOptions` plus the options of training a dataset-level model.
+
+    Attributes
+    ----------
+    normalisation : {"dataset", "per_image"}
+        How raw values are scaled to [0, 1]: one set of ranges from the pooled
+        training pixels, or each image between its own 1st and 99.8th percentiles.
+    rgb : bool or None
+        Whether the first three channels are RGB (default: from the images).
+    checkpoint : pathlib.Path or None
+        File keeping the training state; rerunning with it resumes.
+    checkpoint_every : int
+        Steps between checkpoint saves.
+    """
+
+    normalisation: str = option("dataset", "how raw values are scaled to [0, 1]: one range "
+                                           "for the whole collection ('dataset') or each "
+                                           "image between its own percentiles ('per_image')",
+                                choices=NORMALISATIONS)
+    rgb: bool | None = option(None, "whether the first three channels are RGB (default: from "
+                                    "the images)", cli=False)
+    checkpoint: Path | None = option(None, "file keeping the training state; rerun with it "
+                                           "to resume", metavar="FILE")
+    checkpoint_every: int = option(50, "steps between checkpoint saves", metavar="N")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got "
+                             f"{self.normalisation!r}")
+        if self.rgb is not None and not isinstance(self.rgb, (bool, np.bool_)):
+            raise TypeError(f"rgb must be True, False or None, got {self.rgb!r}")
+        if self.checkpoint is not None:
+            if not isinstance(self.checkpoint, (str, os.PathLike)):
+                raise TypeError(f"checkpoint must be a path, got {self.checkpoint!r}")
+            object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        try:
+            every = check_count("checkpoint_every", self.checkpoint_every, low=1)
+        except TypeError:
+            raise ValueError(f"checkpoint_every must be a positive integer, got "
+                             f"{self.checkpoint_every!r}") from None
+        object.__setattr__(self, "checkpoint_every", every)
