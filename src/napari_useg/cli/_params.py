@@ -1,4 +1,11 @@
-"""Turning a method's parameter declaration into command-line options."""
+"""Turning declarations into command-line options: a method's parameters and the run options.
+
+Method parameters come from the method's own declaration
+(:mod:`napari_useg.core.params`); ``--seed``, ``--device``, ``--preset``,
+``--channel-axis`` and the training options come from the fields of
+:class:`~napari_useg.core.options.RunOptions` / :class:`~napari_useg.core.options.FitOptions`,
+so every command offers them with the same names, help and defaults.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,11 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from napari_useg.core.options import RunOptions, option_infos
 from napari_useg.core.registry import Method, get_method
 
-__all__ = ["preparse_method", "add_method_options", "collect_params"]
+__all__ = ["preparse_method", "add_method_options", "collect_params", "add_run_options",
+           "run_options"]
 
 
 def preparse_method(argv: Sequence[str], default: str = "kanezaki") -> Method | None:
@@ -59,3 +68,36 @@ def add_method_options(parser: argparse.ArgumentParser, method: Method | None) -
 def collect_params(args: argparse.Namespace) -> dict[str, Any]:
     """The method parameters given on the command line (only those given)."""
     return {k[len("param__"):]: v for k, v in vars(args).items() if k.startswith("param__")}
+
+
+def add_run_options(parser: argparse.ArgumentParser, options_cls: type = RunOptions, *,
+                    skip: Sequence[str] = (), help: dict[str, str] | None = None) -> None:
+    """Add the command-line run options declared by ``options_cls`` (all but ``skip``).
+
+    ``help`` replaces the declared help text of some options where a command means
+    something narrower (e.g. the seed of every image of a batch).
+    """
+    group = parser.add_argument_group("run options")
+    for info in option_infos(options_cls):
+        if not info.cli or info.name in skip:
+            continue
+        text = (help or {}).get(info.name, info.help)
+        default = info.default
+        if default is not None:
+            text += f" (default {default})"
+        kwargs: dict[str, Any] = {"dest": info.name, "default": default, "help": text}
+        if info.metavar:
+            kwargs["metavar"] = info.metavar
+        if info.choices:
+            kwargs["choices"] = info.choices
+        if info.name in ("seed", "channel_axis", "checkpoint_every"):
+            kwargs["type"] = int
+        group.add_argument(info.flag, **kwargs)
+
+
+def run_options(args: argparse.Namespace, options_cls: type = RunOptions, **given: Any):
+    """Build (and so check) ``options_cls`` from the parsed arguments plus ``given``."""
+    names = [i.name for i in option_infos(options_cls)]
+    values = {n: getattr(args, n) for n in names if hasattr(args, n)}
+    values.update(given)
+    return options_cls(**values)

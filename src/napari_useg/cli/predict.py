@@ -6,6 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from napari_useg import __version__
+from napari_useg.cli._params import add_run_options, run_options
+from napari_useg.core.model import load_model
+from napari_useg.io import read_image, write_labels
+
 NAME = "predict"
 HELP = "label images with a model saved by `napari-useg fit` (tiled, any size)"
 
@@ -19,19 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         help="folder for <stem>_labels.tif files (several images)")
     parser.add_argument("--output", default=None,
                         help="model output: main/over (iic), region/backbone/multiscale (inmars)")
-    parser.add_argument("--channel-axis", type=int, default=None,
-                        help="axis of the image holding channels")
     parser.add_argument("--tile-size", type=int, default=512, help="tile side (default 512)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_run_options(parser, skip=("seed", "preset"))
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_useg import __version__
-    from napari_useg.core.model import load_model
-    from napari_useg.io import read_image, write_labels
-
     if args.output_file and len(args.images) > 1:
         raise ValueError("-o names one file; use --out-dir for several images")
     targets = []
@@ -46,17 +47,14 @@ def run(args: argparse.Namespace) -> int:
         if t.exists() and not args.overwrite:
             raise FileExistsError(f"{t} exists; pass --overwrite to replace it")
         targets.append(t)
-    model = load_model(args.model, device=args.device)
+    opts = run_options(args)
+    model = load_model(args.model, device=opts.device)
     output = model._check_output(args.output)
     if args.out_dir:
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     for img, target in zip(args.images, targets, strict=True):
         image = read_image(img)
-        bar = None
-        if not args.quiet:
-            from tqdm import tqdm
-
-            bar = tqdm(desc=Path(img).name, unit="tile", file=sys.stderr)
+        bar = None if args.quiet else tqdm(desc=Path(img).name, unit="tile", file=sys.stderr)
 
         def tick(done: int, total: int, bar=bar) -> None:
             if bar is not None:
@@ -64,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.n = done
                 bar.refresh()
 
-        labels = model.predict(image, channel_axis=args.channel_axis, output=output,
+        labels = model.predict(image, channel_axis=opts.channel_axis, output=output,
                                tile_size=args.tile_size, on_tile=tick)
         if bar is not None:
             bar.close()
