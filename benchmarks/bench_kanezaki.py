@@ -8,7 +8,7 @@ set-up seconds, end-to-end seconds and peak memory (max RSS) for:
   code does it (per-superpixel pixel lists built with ``np.where`` for each
   superpixel, then a Python loop with ``np.unique`` per superpixel every iteration);
 * ``paper-split``: the same loop with this package's components (vectorised
-  ``refine``), timed part by part;
+  ``superpixel_vote``), timed part by part;
 * ``paper``: ``napari_useg.iter_segment(preset="paper")`` itself, timed between snapshots;
 * ``fast``: the default preset, run to its own stopping rule.
 
@@ -46,7 +46,7 @@ def _loop(image: np.ndarray, iters: int, naive: bool) -> dict:
 
     from napari_useg.core.image import prepare_image
     from napari_useg.core.superpixels import slic_superpixels
-    from napari_useg.methods.kanezaki import refine
+    from napari_useg.core.superpixels import superpixel_vote as refine
     from napari_useg.nn.feature_net import FeatureNet, seeded
 
     t0 = time.perf_counter()

@@ -80,7 +80,7 @@ def iter_segment(
     >>> img = np.zeros((32, 32), np.uint8); img[:, 16:] = 255
     >>> for snap in iter_segment(img, "kmeans", n_clusters=2, window=1):
     ...     pass
-    >>> snap.done, snap.labels.max()
+    >>> snap.done, int(snap.labels.max())
     (True, 2)
     """
     opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,

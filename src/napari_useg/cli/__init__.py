@@ -14,6 +14,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from napari_useg.core.version import __version__
+
 __all__ = ["main", "build_parser"]
 
 #: Errors shown as one line (no traceback): bad input, files, parameters.
@@ -32,8 +34,6 @@ def _commands() -> list:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The full parser; ``argv`` lets commands add options of the chosen ``--method``."""
-    from napari_useg import __version__
-
     parser = argparse.ArgumentParser(
         prog="napari-useg",
         description="Unsupervised image segmentation (napari-useg).",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from napari_useg import __version__
 from napari_useg.cli._params import add_run_options, run_options
 from napari_useg.core.model import load_model
+from napari_useg.core.version import __version__
 from napari_useg.io import read_image, write_labels
 
 NAME = "predict"

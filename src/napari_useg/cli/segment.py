@@ -6,7 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from napari_useg import __version__
 from napari_useg.api import iter_segment_with
 from napari_useg.cli._params import (
     add_method_options,
@@ -18,6 +17,7 @@ from napari_useg.cli._params import (
 from napari_useg.cli._progress import follow
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
+from napari_useg.core.version import __version__
 from napari_useg.io import read_image, write_labels, write_overlay
 from napari_useg.io.samples import sample_image
 

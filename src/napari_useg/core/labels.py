@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sequential", "superpixel_vote", "upsample_nearest"]
+__all__ = ["sequential", "upsample_nearest"]
 
 
 def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
@@ -35,38 +35,6 @@ def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
     labels = np.asarray(labels)
     _, inverse = np.unique(labels.ravel(), return_inverse=True)
     return (inverse.reshape(labels.shape) + start).astype(np.int32)
-
-
-def superpixel_vote(labels: np.ndarray, superpixels: np.ndarray, n_superpixels: int | None = None,
-                    n_labels: int | None = None) -> np.ndarray:
-    """Give every pixel the most frequent label of its superpixel (Kanezaki 2018, Sec. 2.2).
-
-    Vectorised with one ``bincount`` over (superpixel, label) pairs; ties go to
-    the smallest label, as in the authors' code (``argmax`` over sorted labels).
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        Non-negative integer labels, any shape.
-    superpixels : numpy.ndarray
-        Superpixel ids ``0..K-1``, same shape as ``labels``.
-    n_superpixels, n_labels : int, optional
-        ``K`` and the label bound (computed when omitted).
-
-    Returns
-    -------
-    numpy.ndarray
-        Refined labels, same shape and dtype as ``labels``.
-    """
-    lab = labels.ravel()
-    sp = superpixels.ravel()
-    if n_superpixels is None:
-        n_superpixels = int(sp.max()) + 1
-    if n_labels is None:
-        n_labels = int(lab.max()) + 1
-    counts = np.bincount(sp.astype(np.int64) * n_labels + lab, minlength=n_superpixels * n_labels)
-    winner = counts.reshape(n_superpixels, n_labels).argmax(axis=1).astype(labels.dtype)
-    return winner[sp].reshape(labels.shape)
 
 
 def upsample_nearest(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

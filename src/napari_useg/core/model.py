@@ -44,9 +44,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from napari_useg.core.device import resolve_device
 from napari_useg.core.image import apply_ranges, channel_ranges, channels_last
 from napari_useg.core.params import build_params, params_to_dict
+from napari_useg.core.registry import get_method
 from napari_useg.core.tiling import predict_tiled, round_up
+from napari_useg.core.version import __version__
 
 __all__ = ["Model", "load_model", "model_class", "FORMAT_VERSION"]
 
@@ -301,8 +304,6 @@ class Model:
     # ---- persistence -----------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """JSON-serialisable description (everything but the weights)."""
-        from napari_useg import __version__
-
         return {
             "format": FORMAT_VERSION,
             "method": self.method,
@@ -377,9 +378,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> 
     >>> bool((napari_useg.load_model(d, "cpu").predict(imgs[0]) == m.predict(imgs[0])).all())
     True
     """
-    from napari_useg.core.device import resolve_device
-    from napari_useg.core.registry import get_method
-
     p = Path(path)
     if p.is_file() and p.name == CONFIG_NAME:
         p = p.parent

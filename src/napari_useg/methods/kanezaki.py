@@ -42,7 +42,7 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
-from napari_useg.core.superpixels import slic_superpixels
+from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import BackpropParams
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -80,12 +80,6 @@ PRESETS = {
         "change_tol": 0.002,
     },
 }
-
-
-def refine(target: torch.Tensor, sp: torch.Tensor, n_sp: int, n_labels: int) -> torch.Tensor:
-    """Most frequent label per superpixel, broadcast back to the pixels (vectorised)."""
-    counts = torch.bincount(sp * n_labels + target, minlength=n_sp * n_labels)
-    return counts.view(n_sp, n_labels).argmax(dim=1)[sp]
 
 
 def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:
@@ -127,7 +121,7 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
         with torch.no_grad():
             target = resp.argmax(dim=1)
             n_labels = int(torch.unique(target).numel())
-            refined = refine(target, sp, n_sp, q)
+            refined = superpixel_vote(target, sp, n_sp, q)
         loss = F.cross_entropy(resp, refined)
         loss.backward()
         opt.step()
@@ -162,7 +156,7 @@ def _full_resolution_labels(resp: torch.Tensor, image: PreparedImage,
     target = up.argmax(dim=0).ravel().cpu()
     sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb)
     sp = torch.from_numpy(sp_np.ravel())
-    return refine(target, sp, int(sp_np.max()) + 1, q).view(full_h, full_w).numpy()
+    return superpixel_vote(target, sp, int(sp_np.max()) + 1, q).view(full_h, full_w).numpy()
 
 
 METHOD = register(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -93,8 +94,6 @@ def run_params(params: Any) -> dict[str, Any]:
     A checkpoint can thus be resumed with another length, to extend or shorten a
     run; schedules tied to the total (InMARS's gamma) follow the new total.
     """
-    import dataclasses
-
     d = dataclasses.asdict(params)
     d.pop("steps", None)
     d.pop("epochs", None)
