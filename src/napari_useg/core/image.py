@@ -9,13 +9,18 @@ values in ``[0, 1]``. How it gets there:
   percentiles and clipped (robust to a few hot pixels);
 * floating-point images already in ``[0, 1]`` are used as they are.
 
-A 3-D array without ``channel_axis`` is read as RGB(A) when its last axis has 3
-or 4 entries (napari's ``rgb`` convention; an alpha channel is dropped); any
-other 3-D array needs ``channel_axis``.
+A 3-D array without ``channel_axis`` is read as RGB when its last axis has 3
+entries (napari's ``rgb`` convention). A last axis of 4 is RGBA when the 4th
+value is the same everywhere (an opaque alpha, dropped: it holds no information);
+otherwise the 4th channel is data (RGB + infrared, say) and is kept, with a
+warning that ``channel_axis=-1`` silences. Any other 3-D array needs ``channel_axis``.
+Raw values are scaled in float64 before the cast to float32, so large offsets
+(``uint32`` counts, float64 data at 1e8 or 1e300) keep their steps.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,14 +87,43 @@ def _as_array(image) -> np.ndarray:
     return arr
 
 
+def _rescale(x, lo, hi) -> np.ndarray:
+    """``(x - lo) / (hi - lo)`` clipped to [0, 1], computed in float64, returned as float32.
+
+    Subtracting before any cast to float32 keeps small steps on a large offset
+    (``uint32`` counts near 3e9, ``int32`` ramps at 1e9, float64 data at 1e8); dividing
+    everything by ``max(|lo|, |hi|)`` first keeps finite float64 values beyond the float32
+    range (1e300) finite. ``lo`` and ``hi`` broadcast against ``x``'s last axis.
+    """
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1.0)
+    lo_s, hi_s = lo / scale, hi / scale
+    span = hi_s - lo_s
+    ok = span > 0
+    out = np.asarray(x, dtype=np.float64) / scale - lo_s
+    out /= np.where(ok, span, 1.0)
+    np.clip(out, 0.0, 1.0, out=out)
+    out = out.astype(np.float32)
+    if not np.all(ok):
+        out[..., ~np.broadcast_to(ok, out.shape[-1:])] = 0.0
+    return out
+
+
 def _scale_channel(ch: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(ch, PERCENTILES)
+    # percentiles in float64: numpy interpolates in the input type, where int16 overflows
+    lo, hi = np.percentile(ch.astype(np.float64), PERCENTILES)
     if not hi > lo:
         lo, hi = float(ch.min()), float(ch.max())
-    if not hi > lo:
-        return np.zeros_like(ch, dtype=np.float32)
-    out = (ch.astype(np.float32) - np.float32(lo)) / np.float32(hi - lo)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return _rescale(ch, lo, hi)
+
+
+def _alpha_is_constant(alpha) -> bool:
+    """Whether a 4th channel holds one value everywhere (an opaque alpha: no information)."""
+    lo, hi = alpha.min(), alpha.max()
+    if hasattr(lo, "compute"):  # dask: one pass over the alpha plane
+        lo, hi = lo.compute(), hi.compute()
+    return bool(lo == hi)
 
 
 def _layout(arr, channel_axis: int | None):
@@ -118,9 +152,17 @@ def _layout(arr, channel_axis: int | None):
                 "(e.g. channel_axis=0 for a (C, H, W) stack of channels); only a last axis "
                 "of 3 or 4 is read as RGB(A) by default"
             )
-        if arr.shape[-1] == 4:
-            arr = arr[..., :3]
         is_rgb = True
+        if arr.shape[-1] == 4:
+            if _alpha_is_constant(arr[..., 3]):
+                arr = arr[..., :3]  # RGBA with a constant alpha: nothing is lost
+            else:
+                warnings.warn(
+                    f"image of shape {tuple(arr.shape)} has 4 values per pixel and the 4th is "
+                    "not a constant alpha, so it is kept as a 4th channel (e.g. RGB + "
+                    "infrared); pass channel_axis=-1 to say so, or drop it yourself if it is "
+                    "a transparency mask", UserWarning, stacklevel=4)
+                is_rgb = False
     else:
         raise ValueError(
             f"image must be 2-D (grayscale) or 3-D (with channels), got {arr.ndim}-D with "
@@ -310,8 +352,7 @@ def channel_ranges(arrays, max_samples: int = 4_000_000, *,
             raise ValueError("image contains NaN or infinite values")
         if percentiles is None and samples.min() >= 0.0 and samples.max() <= 1.0:
             return np.zeros(c), np.ones(c)
-    if dtype.kind == "b":
-        samples = samples.astype(np.uint8)
+    samples = samples.astype(np.float64)  # percentiles interpolate in the input type
     lo = np.empty(c)
     hi = np.empty(c)
     for i in range(c):  # loop over channels only
@@ -348,13 +389,10 @@ def apply_ranges(arr, lo, hi) -> np.ndarray:
             f"ranges for {lo.shape[0] if lo.ndim else 1} channel(s) given for an image with "
             f"{x.shape[-1]} channel(s)"
         )
-    span = (hi - lo).astype(np.float32)
-    ok = span > 0
-    out = x.astype(np.float32) - lo.astype(np.float32)
-    out /= np.where(ok, span, np.float32(1.0))
-    np.clip(out, 0.0, 1.0, out=out)
-    out[..., ~ok] = 0.0
-    return out
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError(f"normalisation ranges must be finite, got lo={lo.tolist()}, "
+                         f"hi={hi.tolist()}")
+    return _rescale(x, lo, hi)
 
 
 def to_working_resolution(data: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
