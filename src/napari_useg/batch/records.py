@@ -97,7 +97,7 @@ def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
 def write_record(path: str | os.PathLike, record: dict[str, Any], *,
                  overwrite: bool = False) -> Path:
     """Write ``record`` as JSON, atomically (temporary file, then rename)."""
-    from napari_useg.io.atomic import atomic_write
+    from napari_useg.core.atomic import atomic_write
 
     text = json.dumps(record, indent=1, default=str, allow_nan=False)
     with atomic_write(path, overwrite=overwrite, suffix=".json") as tmp:

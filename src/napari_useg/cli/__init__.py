@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser"]
 
 #: Errors shown as one line (no traceback): bad input, files, parameters.
 USER_ERRORS = (ValueError, TypeError, FileExistsError, FileNotFoundError, KeyError,
-               NotADirectoryError, PermissionError)
+               NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def _commands() -> list:

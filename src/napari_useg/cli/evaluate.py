@@ -321,14 +321,14 @@ def _ignore_arg(text: str | None) -> tuple[int, ...] | None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from napari_useg.io.atomic import atomic_write
+    from napari_useg.core.atomic import atomic_write
 
     with atomic_write(path, overwrite=True) as tmp:
         tmp.write_text(text)
 
 
 def _save_record(per_image: Path, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    from napari_useg.io.atomic import atomic_write
+    from napari_useg.core.atomic import atomic_write
 
     with atomic_write(per_image / f"{record['id']}.npz", overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
@@ -686,7 +686,7 @@ def run(args: argparse.Namespace) -> int:
     public = {k: v for k, v in summary.items() if not k.startswith("_")}
     _write_text(out / "summary.json", json.dumps({"config": config, **public}, indent=1))
     _write_text(out / "summary.md", summary_markdown(summary, config, command))
-    from napari_useg.io.atomic import atomic_write
+    from napari_useg.core.atomic import atomic_write
 
     with atomic_write(out / "pr.png", overwrite=True) as tmp:
         tmp.write_bytes(pr_plot_png(summary))

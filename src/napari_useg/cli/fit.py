@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from napari_useg.api import iter_fit_with
 from napari_useg.cli._params import (
@@ -14,6 +13,8 @@ from napari_useg.cli._params import (
     run_options,
 )
 from napari_useg.cli._progress import follow
+from napari_useg.core.atomic import check_output
+from napari_useg.core.model import is_model_folder
 from napari_useg.core.options import FitOptions
 from napari_useg.core.registry import get_method
 
@@ -33,9 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     method = get_method(args.method)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    out = check_output(args.out, overwrite=args.overwrite, inputs=args.images, folder=True)
+    if out.exists() and not is_model_folder(out):
+        raise ValueError(f"{out} is not a model folder written by napari-useg; refusing to "
+                         "replace it: choose another --out")
     opts = run_options(args, FitOptions)
     snap = follow(iter_fit_with(args.images, method.name, opts, **collect_params(args)),
                   f"fit {method.name}", quiet=args.quiet)

@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from napari_useg.cli._params import add_run_options, run_options
+from napari_useg.core.atomic import check_output
 from napari_useg.core.model import load_model
 from napari_useg.core.version import __version__
 from napari_useg.io import read_image, write_labels
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output_file and len(args.images) > 1:
         raise ValueError("-o names one file; use --out-dir for several images")
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     targets = []
     for img in args.images:
         stem = Path(img).stem
@@ -44,14 +47,14 @@ def run(args: argparse.Namespace) -> int:
             t = Path(args.out_dir) / f"{stem}_labels.tif"
         else:
             t = Path(f"{stem}_labels.tif")
-        if t.exists() and not args.overwrite:
-            raise FileExistsError(f"{t} exists; pass --overwrite to replace it")
+        check_output(t, overwrite=args.overwrite, inputs=[*args.images, args.model])
         targets.append(t)
+    if len(set(targets)) < len(targets):
+        raise ValueError("two images have the same file stem, so their labels would overwrite "
+                         "each other; label them into separate folders")
     opts = run_options(args)
     model = load_model(args.model, device=opts.device)
     output = model._check_output(args.output)
-    if args.out_dir:
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     for img, target in zip(args.images, targets, strict=True):
         image = read_image(img)
         bar = None if args.quiet else tqdm(desc=Path(img).name, unit="tile", file=sys.stderr)

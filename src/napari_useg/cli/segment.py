@@ -15,6 +15,7 @@ from napari_useg.cli._params import (
     run_options,
 )
 from napari_useg.cli._progress import follow
+from napari_useg.core.atomic import check_output
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
@@ -48,10 +49,13 @@ def run(args: argparse.Namespace) -> int:
         image, stem = sample_image(), "sample"
     else:
         image, stem = read_image(args.image), Path(args.image).stem
-    out = Path(args.output or f"{stem}_{method.name}_labels.tif")
-    for target in (out, Path(args.overlay) if args.overlay else None):
-        if target is not None and target.exists() and not args.overwrite:
-            raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+    inputs = [] if args.sample else [args.image]
+    out = check_output(args.output or f"{stem}_{method.name}_labels.tif",
+                       overwrite=args.overwrite, inputs=inputs)
+    if args.overlay:
+        overlay = check_output(args.overlay, overwrite=args.overwrite, inputs=inputs)
+        if overlay.resolve() == out.resolve():
+            raise ValueError(f"the labels and the overlay would both be written to {out}")
     params = collect_params(args)
     opts = run_options(args, preview_every=0)
     t0 = time.perf_counter()

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from napari_useg.core.atomic import atomic_folder
 from napari_useg.core.device import resolve_device
 from napari_useg.core.image import apply_ranges, channel_ranges, channels_last
 from napari_useg.core.params import build_params, params_to_dict
@@ -317,34 +316,63 @@ class Model:
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the model to the folder ``path`` (``config.json`` + ``weights.pt``).
 
-        The folder is written next to its destination and moved into place, so an
-        interrupted save leaves no half-written model.
+        The folder is written next to its destination and swapped into place in one
+        step, so an interrupted save leaves the old model or the new one, never a
+        half-written one or none. With ``overwrite`` only a folder holding a model of
+        this package (and nothing else) is replaced; any other folder is refused.
 
         Raises
         ------
         FileExistsError
             If ``path`` exists and ``overwrite`` is false.
+        ValueError
+            If ``path`` exists and is not a model folder written by this package.
         """
-        dest = Path(path)
-        if dest.exists() and not overwrite:
-            raise FileExistsError(f"{dest} exists; pass overwrite=True (CLI: --overwrite)")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-        try:
+        with atomic_folder(path, overwrite=overwrite, replaceable=is_model_folder,
+                           what="model folder") as tmp:
             state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
             torch.save(state, tmp / WEIGHTS_NAME)
             (tmp / CONFIG_NAME).write_text(json.dumps(self.config(), indent=2, default=float))
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return dest
+        return Path(path)
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.method}: {self.n_channels} channel(s), outputs "
                 f"{list(self.outputs)}, normalisation {self.normalisation.get('mode')}>")
+
+
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a folder holding a saved model of this package and nothing else.
+
+    This is what :meth:`Model.save` checks before replacing a folder, so that
+    ``overwrite`` can never delete a folder of images or notes.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    names = {f.name for f in p.iterdir()}
+    if names != {CONFIG_NAME, WEIGHTS_NAME}:
+        return False
+    try:
+        cfg = json.loads((p / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(cfg, dict) and "format" in cfg and "method" in cfg
+
+
+def _check_finite_ranges(norm: dict[str, Any], n_channels: int, where: Path) -> None:
+    if norm.get("mode") != "dataset":
+        return
+    try:
+        lo = np.asarray(norm["lo"], dtype=np.float64)
+        hi = np.asarray(norm["hi"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: normalisation ranges are unreadable ({exc})") from None
+    if lo.shape != (n_channels,) or hi.shape != (n_channels,):
+        raise ValueError(f"{where}: normalisation ranges are for {lo.size} channel(s), the "
+                         f"model has {n_channels}")
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or not (hi > lo).any():
+        raise ValueError(f"{where}: normalisation ranges are not finite increasing ranges "
+                         f"(lo={lo.tolist()}, hi={hi.tolist()}); the model is damaged")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> Model:
@@ -389,25 +417,55 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "auto") -> 
             raise FileNotFoundError(f"model folder {p} has no {f.name}")
     try:
         cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{cfg_path} is not valid JSON: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path} is not a model configuration (a JSON object)")
     fmt = cfg.get("format")
     if fmt != FORMAT_VERSION:
         raise ValueError(f"{cfg_path}: model format {fmt!r} is not supported "
                          f"(this version reads format {FORMAT_VERSION})")
+    missing = [k for k in ("method", "params", "channels") if k not in cfg]
+    if missing:
+        raise ValueError(f"{cfg_path} lacks the key(s) {missing}; it is not a complete model "
+                         "configuration")
     method = get_method(cfg["method"])  # imports the method modules (registers model classes)
     cls = _CLASSES.get(method.name)
     if cls is None:
         raise ValueError(f"method {method.name!r} has no saved-model support")
     params = build_params(method.params, cfg["params"], method=method.name)
-    ch = cfg["channels"]
-    net = cls.build_net(params, int(ch["n_channels"]), bool(ch["is_rgb"]))
-    state = torch.load(w_path, map_location="cpu", weights_only=True)
+    try:
+        ch = cfg["channels"]
+        n_channels, is_rgb = int(ch["n_channels"]), bool(ch["is_rgb"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{cfg_path}: 'channels' must hold n_channels and is_rgb ({exc!r})"
+                         ) from None
+    norm = cfg.get("normalisation")
+    if norm is not None and not isinstance(norm, dict):
+        raise ValueError(f"{cfg_path}: 'normalisation' must be an object, got {norm!r}")
+    _check_finite_ranges(norm or {}, n_channels, cfg_path)
+    net = cls.build_net(params, n_channels, is_rgb)
+    try:
+        with warnings.catch_warnings():  # torch's advice on unpickling is not for users
+            warnings.simplefilter("ignore")
+            state = torch.load(w_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        # say what is wrong in one sentence; torch's own message suggests unsafe loading
+        reason = type(exc).__name__
+        raise ValueError(f"{w_path} is not a readable weights file of a napari-useg model "
+                         f"({reason}); it is corrupt, truncated or of another program") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise ValueError(f"{w_path} does not hold a network's weights")
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
         raise ValueError(f"{w_path} does not match the network described in {cfg_path}: "
-                         f"{exc}") from exc
-    return cls(params, net, n_channels=int(ch["n_channels"]), is_rgb=bool(ch["is_rgb"]),
-               normalisation=cfg.get("normalisation"), training=cfg.get("training"),
-               device=resolve_device(device))
+                         f"{first}") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{w_path}: weights {bad[:3]} hold NaN or infinite values; the model "
+                         "is damaged (retrain it)")
+    return cls(params, net, n_channels=n_channels, is_rgb=is_rgb, normalisation=norm,
+               training=cfg.get("training"), device=resolve_device(device))

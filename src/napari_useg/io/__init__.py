@@ -3,7 +3,7 @@
 Also BSDS500 ``.mat`` files (:mod:`.bsds`) and annotated dataset folders (:mod:`.datasets`).
 """
 
-from napari_useg.io.atomic import atomic_write
+from napari_useg.core.atomic import atomic_write
 from napari_useg.io.bsds import (
     BSDSFormatError,
     BSDSGroundTruth,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_useg.io.atomic import atomic_write
+from napari_useg.core.atomic import atomic_write
 
 __all__ = [
     "BSDSFormatError",

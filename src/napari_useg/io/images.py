@@ -7,11 +7,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import imageio.v3 as iio
 import numpy as np
+import tifffile
+from skimage.color import label2rgb
+from skimage.segmentation import find_boundaries
 
-from napari_useg.io.atomic import atomic_write
+from napari_useg.core.atomic import atomic_write
+from napari_useg.core.image import prepare_image
 
-__all__ = ["read_image", "write_labels", "write_overlay"]
+__all__ = ["read_image", "write_labels", "write_overlay", "LABEL_SUFFIXES"]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -29,48 +34,86 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise FileNotFoundError(f"no image file at {p}")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
             return tifffile.imread(p)
-        import imageio.v3 as iio
-
+        if p.suffix.lower() == ".npy":
+            return np.load(p, allow_pickle=False)
         return np.asarray(iio.imread(p))
     except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
         raise ValueError(f"could not read {p} as an image: {exc}") from exc
 
 
+#: File types :func:`write_labels` writes, by suffix.
+LABEL_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
+
+
+def _labels_dtype(labels: np.ndarray, path: Path) -> np.dtype:
+    if labels.size == 0:
+        return np.dtype(np.uint16)
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0:
+        raise ValueError(f"labels must be >= 0 to be written to {path}, got a minimum of {lo}")
+    for dt in (np.uint16, np.uint32, np.uint64):
+        if hi <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    raise ValueError(f"labels up to {hi} do not fit 64 bits")  # pragma: no cover
+
+
 def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool = False,
                  metadata: dict[str, Any] | None = None) -> Path:
-    """Write a label map as a compressed TIFF, atomically.
+    """Write a label map in the format its suffix names, atomically.
+
+    ``.tif``/``.tiff``: a zlib-compressed TIFF with ``metadata`` as JSON in its
+    ImageDescription; ``.png``: a 16-bit PNG (labels up to 65535); ``.npy``: NumPy.
+    Labels are stored as ``uint16`` when they fit, else ``uint32`` or ``uint64``:
+    never wrapped or truncated.
 
     Parameters
     ----------
     path : path-like
-        Destination ``.tif``.
+        Destination; its suffix picks the format.
     labels : numpy.ndarray
-        Integer labels; stored as ``uint16`` when they fit, else ``uint32``.
+        Non-negative integer labels.
     overwrite : bool
         Replace an existing file.
     metadata : dict, optional
-        JSON-serialisable description stored in the TIFF's ImageDescription.
+        JSON-serialisable description (TIFF only).
 
     Returns
     -------
     pathlib.Path
         The written file.
-    """
-    import tifffile
 
+    Raises
+    ------
+    TypeError
+        If the labels are not integers.
+    ValueError
+        If a label is negative, the suffix names no supported format, or the labels
+        do not fit the format (PNG above 65535).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in LABEL_SUFFIXES:
+        raise ValueError(f"cannot write labels to {path}: unsupported file type "
+                         f"{suffix or '(none)'}; use one of {', '.join(LABEL_SUFFIXES)}")
     labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels must be integers, got {labels.dtype}")
-    dtype = np.uint16 if labels.size == 0 or (labels.min() >= 0 and labels.max() < 2**16) \
-        else np.uint32
-    desc = json.dumps(metadata or {}, default=str)
+    dtype = _labels_dtype(labels, path)
+    if suffix == ".png" and dtype != np.uint16:
+        raise ValueError(f"labels up to {int(labels.max())} do not fit a 16-bit PNG ({path}); "
+                         "write a .tif instead")
+    out = labels.astype(dtype)
     with atomic_write(path, overwrite=overwrite) as tmp:
-        tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib", description=desc,
-                         metadata=None)
-    return Path(path)
+        if suffix in (".tif", ".tiff"):
+            desc = json.dumps(metadata or {}, default=str)
+            tifffile.imwrite(tmp, out, compression="zlib", description=desc, metadata=None)
+        elif suffix == ".png":
+            iio.imwrite(tmp, out, extension=".png")
+        else:
+            with open(tmp, "wb") as fh:
+                np.save(fh, out)
+    return path
 
 
 def write_overlay(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray, *,
@@ -81,12 +124,6 @@ def write_overlay(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray
     ``image`` is anything :func:`napari_useg.core.image.prepare_image` accepts; images
     with other than 1 or 3 channels are shown by their first channel.
     """
-    import imageio.v3 as iio
-    from skimage.color import label2rgb
-    from skimage.segmentation import find_boundaries
-
-    from napari_useg.core.image import prepare_image
-
     data = prepare_image(image, channel_axis).data
     rgb = data if data.shape[2] == 3 else np.repeat(data[..., :1], 3, axis=2)
     over = label2rgb(labels, image=rgb, alpha=alpha, bg_label=-1, image_alpha=1.0, kind="overlay")

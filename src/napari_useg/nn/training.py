@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_useg.core.atomic import atomic_write
+
 __all__ = ["CropSampler", "Checkpoint", "fingerprint", "run_params", "resume", "save_state",
            "rng_state", "set_rng_state"]
 
@@ -129,8 +131,12 @@ class Checkpoint:
         """The saved state, or None when there is none."""
         if self.path is None or not self.path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state.get("key") != self.key:
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+            raise ValueError(f"checkpoint {self.path} is not readable ({type(exc).__name__}); "
+                             "delete it or choose another checkpoint path") from None
+        if not isinstance(state, dict) or state.get("key") != self.key:
             raise ValueError(
                 f"checkpoint {self.path} belongs to another run (different parameters, seed or "
                 "images); delete it or choose another checkpoint path"
@@ -146,9 +152,8 @@ class Checkpoint:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save({**state, "key": self.key}, tmp)
-        os.replace(tmp, self.path)
+        with atomic_write(self.path, overwrite=True) as tmp:
+            torch.save({**state, "key": self.key}, tmp)
 
 
 def rng_state(rng: np.random.Generator) -> str:

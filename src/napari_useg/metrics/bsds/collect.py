@@ -259,7 +259,7 @@ def write_official_files(out_dir: str | os.PathLike, boundary: BoundarySummary |
     list of pathlib.Path
         The files written.
     """
-    from napari_useg.io.atomic import atomic_write
+    from napari_useg.core.atomic import atomic_write
 
     out = Path(out_dir)
     if not out.is_dir():
