@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from napari_useg import fit, segment
+from napari_useg import fit, iter_segment, segment
 from napari_useg.core.image import PERCENTILES, apply_ranges, prepare_image
 
 
@@ -141,3 +141,19 @@ def test_non_finite_values_are_refused_by_name(bad, where):
     img.flat[where] = bad
     with pytest.raises(ValueError, match="NaN or infinite"):
         prepare_image(img)
+
+
+def test_a_run_that_cannot_fit_is_refused_before_any_copy_with_the_number():
+    huge = np.broadcast_to(np.uint8(7), (60_000, 60_000, 3))  # no memory behind it
+    with pytest.raises(MemoryError, match=r"kmeans on a 60000x60000 image .* needs about"):
+        segment(huge, "kmeans", n_clusters=8, window=15)
+    with pytest.raises(MemoryError, match="kanezaki"):
+        segment(huge, "kanezaki", preset="paper")
+
+
+def test_kmeans_reports_progress_every_iteration():
+    img = np.random.default_rng(0).integers(0, 255, (24, 24, 3), np.uint8)
+    snaps = list(iter_segment(img, "kmeans", n_clusters=6, window=3, n_init=2, max_iter=20))
+    assert len(snaps) > 3
+    assert [s.step for s in snaps] == sorted(s.step for s in snaps)
+    assert snaps[-1].done and snaps[-1].step == snaps[-1].total == 40

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from napari_useg.core.fitting import FitContext, normalise_collection
-from napari_useg.core.image import PreparedImage, prepare_image
+from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
 from napari_useg.core.labels import sequential
 from napari_useg.core.model import load_model
 from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
+from napari_useg.core.resources import check_fits
 from napari_useg.io.collections import collect_images
 
 __all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model"]
@@ -95,13 +96,20 @@ def iter_segment_with(image, method: str, options: RunOptions, **params: Any
     This is what the napari jobs, batch and evaluate call, so they share the API's checks.
     """
     m = get_method(method)
-    prepared = prepare_image(image, options.channel_axis)
     input_names = {i.name for i in m.inputs}
     inputs = {k: params.pop(k) for k in list(params) if k in input_names}
     p = m.build(options.preset, params)
+    dev = options.torch_device(m.uses_torch)
+    layout = layout_shape(image, options.channel_axis)
+    if layout is not None:  # a bad layout is reported by prepare_image
+        h, w, c = layout
+        prepared_copies = h * w * (c * 12 + 8)  # float64 scaling, float32 result, percentiles
+        check_fits(m.memory_needed((h, w), c, p) + prepared_copies,
+                   f"{m.name} on a {h}x{w} image with {c} channel(s)", dev)
+    prepared = prepare_image(image, options.channel_axis)
     inputs = m.check_inputs(inputs, prepared.shape)
-    ctx = RunContext(seed=options.seed, device=options.torch_device(m.uses_torch),
-                     preview_every=options.preview_every, inputs=inputs)
+    ctx = RunContext(seed=options.seed, device=dev, preview_every=options.preview_every,
+                     inputs=inputs)
     return _finalise(m.run(prepared, p, ctx), prepared.shape)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from skimage.transform import resize
 
 __all__ = ["PreparedImage", "prepare_image", "PERCENTILES", "channels_last", "channel_ranges",
-           "apply_ranges", "to_working_resolution"]
+           "apply_ranges", "to_working_resolution", "layout_shape"]
 
 #: Lower and upper percentiles of the robust per-channel scaling.
 PERCENTILES = (1.0, 99.8)
@@ -178,6 +178,28 @@ def _layout(arr, channel_axis: int | None):
             f"image has {c} channels; at most 64 are supported (is channel_axis right?)"
         )
     return arr, is_rgb
+
+
+def layout_shape(image, channel_axis: int | None = None) -> tuple[int, int, int] | None:
+    """``(H, W, C)`` an image will have once prepared, from its shape alone (no pixel read).
+
+    ``None`` when the shape is not a valid layout (:func:`prepare_image` then says why).
+    Used to estimate a run's memory before any copy of the image is made.
+    """
+    shape = tuple(int(n) for n in getattr(image, "shape", np.shape(image)))
+    if channel_axis is not None:
+        if len(shape) != 3 or isinstance(channel_axis, bool) or \
+                not isinstance(channel_axis, (int, np.integer)) or \
+                not -3 <= channel_axis < 3:
+            return None
+        c = shape[channel_axis]
+        h, w = (n for i, n in enumerate(shape) if i != channel_axis % 3)
+        return h, w, c
+    if len(shape) == 2:
+        return shape[0], shape[1], 1
+    if len(shape) == 3 and shape[-1] in (3, 4):
+        return shape[0], shape[1], shape[-1]
+    return None
 
 
 def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:

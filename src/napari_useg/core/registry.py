@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from napari_useg.core.params import ParamInfo, build_params, param_infos
+from napari_useg.core.resources import pixel_memory
 
 __all__ = [
     "Method",
@@ -125,6 +126,9 @@ class Method:
         Extra array inputs.
     fit : callable or None
         Dataset-level methods: ``fit(images, params, ctx) -> Iterator[Progress]``.
+    memory : callable or None
+        ``memory(shape, n_channels, params) -> int``: estimated peak bytes of a run on
+        one image (default: :func:`napari_useg.core.resources.pixel_memory`).
     """
 
     name: str
@@ -139,6 +143,7 @@ class Method:
     uses_torch: bool = False
     inputs: tuple[InputInfo, ...] = ()
     fit: Callable[..., Iterator[Any]] | None = None
+    memory: Callable[[tuple[int, int], int, Any], int] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "dataset"):
@@ -186,6 +191,12 @@ class Method:
         merged = self.preset_values(preset)
         merged.update(values or {})
         return build_params(self.params, merged, method=self.name)
+
+    def memory_needed(self, shape: tuple[int, int], n_channels: int, params: Any) -> int:
+        """Estimated peak bytes of running on one image of ``shape`` with ``params``."""
+        if self.memory is not None:
+            return int(self.memory(shape, n_channels, params))
+        return pixel_memory(shape, n_channels)
 
     def check_inputs(self, inputs: Mapping[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
         """Validate the extra array inputs against the image's spatial ``shape``."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from napari_useg.core.params import param
 
-__all__ = ["BackpropParams"]
+__all__ = ["BackpropParams", "backprop_memory"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,21 @@ class BackpropParams:
             raise ValueError(
                 f"min_labels ({self.min_labels}) cannot exceed n_clusters ({self.n_clusters})"
             )
+
+
+def backprop_memory(shape: tuple[int, int], n_channels: int, p: BackpropParams, *,
+                    networks: int = 1) -> int:
+    """Estimated peak bytes of one backprop run (``networks`` trained side by side).
+
+    Activations at the working resolution (M conv components of p filters, each
+    kept as conv output, ReLU and batch norm; the q-channel response, its batch norm
+    and softmax), doubled for the gradients, plus full-resolution superpixels and
+    the input.
+    """
+    h, w = shape
+    n = h * w
+    if p.max_side and max(h, w) > p.max_side:
+        n = int(n * (p.max_side / max(h, w)) ** 2)
+    per_pixel = 3 * p.n_conv * p.n_features + 5 * p.n_clusters + n_channels
+    activations = 4 * n * per_pixel * 2 * networks
+    return int(activations + h * w * (8 * 3 + 4 * n_channels))

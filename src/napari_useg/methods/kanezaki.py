@@ -43,7 +43,7 @@ from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
-from napari_useg.methods._backprop import BackpropParams
+from napari_useg.methods._backprop import BackpropParams, backprop_memory
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -171,5 +171,6 @@ METHOD = register(
         presets=PRESETS,
         default_preset="fast",
         uses_torch=True,
+        memory=backprop_memory,
     )
 )

@@ -50,19 +50,41 @@ def window_features(data: np.ndarray, window: int) -> np.ndarray:
     return np.ascontiguousarray(win.reshape(h * w, c * window * window))
 
 
+def memory(shape: tuple[int, int], n_channels: int, p: KMeansParams) -> int:
+    """Peak bytes: the float64 window descriptors, twice (features and distances)."""
+    n = shape[0] * shape[1]
+    d = n_channels * p.window**2
+    return int(n * d * 8 * 2 + n * p.n_clusters * 8)
+
+
 def run(image: PreparedImage, p: KMeansParams, ctx: RunContext) -> Iterator[Progress]:
-    """Cluster window descriptors; one step."""
+    """Cluster window descriptors, one Lloyd iteration per progress step.
+
+    Each restart is k-means++ seeding followed by at most ``max_iter`` Lloyd
+    iterations (``scipy.cluster.vq.kmeans2``, one iteration per call so progress can be
+    reported); a restart ends early once an iteration changes no label, a fixed point
+    where more iterations would change nothing.
+    """
     feats = window_features(image.data, p.window).astype(np.float64)
     k = min(p.n_clusters, len(feats))
     rng = np.random.default_rng(ctx.seed)
+    total = p.n_init * p.max_iter
     best, best_inertia = None, np.inf
-    for _ in range(p.n_init):
-        centroids, labels = kmeans2(feats, k, iter=p.max_iter, minit="++", seed=rng)
+    for restart in range(p.n_init):
+        centroids, labels = kmeans2(feats, k, iter=1, minit="++", seed=rng)
+        for it in range(1, p.max_iter):
+            centroids, new = kmeans2(feats, centroids, iter=1, minit="matrix")
+            done_here = np.array_equal(new, labels)
+            labels = new
+            step = restart * p.max_iter + it
+            yield Progress(step=step, total=total, message=f"restart {restart + 1}/{p.n_init}")
+            if done_here:
+                break
         inertia = float(((feats - centroids[labels]) ** 2).sum())
         if inertia < best_inertia:
             best, best_inertia = labels, inertia
-    labels = best.reshape(image.shape)
-    yield Progress(step=1, total=1, loss=best_inertia / len(feats), labels=labels, done=True,
+    yield Progress(step=total, total=total, loss=best_inertia / len(feats),
+                   labels=best.reshape(image.shape), done=True,
                    message=f"k-means, inertia {best_inertia:.4g}")
 
 
@@ -74,5 +96,6 @@ METHOD = register(
         reference="baseline of A. Kanezaki, ICASSP 2018 (k-means on a x a RGB windows)",
         params=KMeansParams,
         run=run,
+        memory=memory,
     )
 )

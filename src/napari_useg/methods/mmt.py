@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
-from napari_useg.methods._backprop import BackpropParams
+from napari_useg.methods._backprop import BackpropParams, backprop_memory
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -208,5 +209,6 @@ METHOD = register(
         presets=PRESETS,
         default_preset="fast",
         uses_torch=True,
+        memory=partial(backprop_memory, networks=4),
     )
 )
