@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["contingency", "dense_ids", "valid_mask"]
+__all__ = ["contingency", "dense_ids", "valid_mask", "check_ignore"]
+
+
+def check_ignore(ignore: Any) -> tuple[int, ...] | None:
+    """The ignore value(s) as a tuple of ints; ``TypeError`` for anything but integers.
+
+    A string such as ``'255'`` or a float is refused rather than silently matching
+    no pixel.
+    """
+    if ignore is None:
+        return None
+    values = [ignore] if np.isscalar(ignore) or isinstance(ignore, str) else list(ignore)
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"ignore must be an integer label value or a list of them, got "
+                            f"{ignore!r}")
+    return tuple(int(v) for v in values) or None
 
 
 def valid_mask(gt: np.ndarray, ignore: int | Iterable[int] | None) -> np.ndarray | None:
-    """Boolean mask of scored pixels (``None`` when every pixel counts)."""
-    if ignore is None:
-        return None
-    values = [ignore] if np.isscalar(ignore) else list(ignore)
-    if not values:
+    """Boolean mask of scored pixels (``None`` when every pixel counts).
+
+    Raises
+    ------
+    TypeError
+        If ``ignore`` is not an integer or a list of integers.
+    """
+    values = check_ignore(ignore)
+    if values is None:
         return None
     return ~np.isin(gt, values)
 
@@ -65,6 +86,8 @@ def _check_maps(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarra
     gt = np.asarray(gt)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+    if pred.size == 0:
+        raise ValueError(f"nothing to score: the label maps are empty (shape {pred.shape})")
     for name, a in (("prediction", pred), ("ground truth", gt)):
         if not (np.issubdtype(a.dtype, np.integer) or a.dtype == bool):
             raise ValueError(f"{name} must be an integer label map, got dtype {a.dtype}")
@@ -93,7 +116,10 @@ def contingency(
     Raises
     ------
     ValueError
-        If the shapes differ or the maps are not integer-valued.
+        If the shapes differ, the maps are not integer-valued or empty, or every
+        pixel is ignored (nothing to score: no score is made up from nothing).
+    TypeError
+        If ``ignore`` is not an integer or a list of integers.
 
     Examples
     --------
@@ -105,6 +131,8 @@ def contingency(
     mask = valid_mask(gt, ignore)
     p = pred.ravel() if mask is None else pred[mask]
     g = gt.ravel() if mask is None else gt[mask]
+    if g.size == 0:
+        raise ValueError("no pixels to score (all ground-truth pixels are ignored)")
     pred_ids, pi = dense_ids(p)
     gt_ids, gi = dense_ids(g)
     table = np.bincount(pi.astype(np.int64) * len(gt_ids) + gi,

@@ -121,6 +121,29 @@ def _check_gt(gt: Sequence[np.ndarray] | np.ndarray, what: str) -> list[np.ndarr
     return out
 
 
+def check_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A scoring mask as a boolean array of exactly ``shape`` (never broadcast).
+
+    Boolean masks are used as they are; integer masks must hold only 0 and 1, so a
+    mask of value 2 cannot mean "everything" to one count and "nothing" to another.
+    """
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise ValueError(f"mask has shape {m.shape}, ground truth has {tuple(shape)}")
+    if m.dtype != bool:
+        if not np.issubdtype(m.dtype, np.integer):
+            raise TypeError(f"mask must be boolean or 0/1 integers, got dtype {m.dtype}")
+        if m.size and (m.min() < 0 or m.max() > 1):
+            raise ValueError(f"an integer mask must hold only 0 and 1, got values in "
+                             f"[{m.min()}, {m.max()}]")
+        m = m.astype(bool)
+    if not m.any():
+        raise ValueError("no pixels to score: the mask is empty")
+    return m
+
+
 def gt_boundaries_from_segs(gt_segs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Human boundary maps from annotations as BSDS500 stores them: thinned ``seg2bdry``."""
     return [thin_boundaries(seg2bdry(g)) for g in _check_gt(gt_segs, "segmentations")]
@@ -153,6 +176,7 @@ def boundary_counts_maps(bmaps: Iterable[np.ndarray], gt_boundaries: Sequence[np
     BoundaryCounts
     """
     gts = [np.asarray(g) != 0 for g in _check_gt(gt_boundaries, "boundary maps")]
+    mask = check_mask(mask, gts[0].shape)
     if mask is not None:
         gts = [g & mask for g in gts]
     cnt_r, sum_r, cnt_p, sum_p = [], [], [], []
@@ -274,10 +298,7 @@ def region_counts_segs(gt_segs: Sequence[np.ndarray], segs: Sequence[np.ndarray]
     """
     gts = _check_gt(gt_segs, "segmentations")
     segs = check_segs(segs, gts[0].shape)
-    if mask is not None:
-        mask = np.asarray(mask, bool)
-        if mask.shape != gts[0].shape:
-            raise ValueError(f"mask has shape {mask.shape}, ground truth {gts[0].shape}")
+    mask = check_mask(mask, gts[0].shape)
     tables = _GroundTruthTables(gts, mask, gt_zero_is_region)
     best_gt = [np.zeros(len(ids)) for ids, _, _, _ in tables.items]
     cnt_r, sum_r, cnt_p, sum_p, ri, voi = [], [], [], [], [], []

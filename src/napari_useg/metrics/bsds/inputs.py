@@ -71,6 +71,8 @@ def check_segs(segs: Sequence[np.ndarray] | np.ndarray,
 
 def _check_ucm2(ucm2: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
     u = np.asarray(ucm2, dtype=np.float64)
+    if not np.isfinite(u).all():
+        raise ValueError("ucm2 holds NaN or infinite values")
     if u.ndim != 2 or u.shape[0] % 2 != 1 or u.shape[1] % 2 != 1 or min(u.shape) < 3:
         raise ValueError(f"ucm2 must be a 2-D map of odd shape (2H+1, 2W+1), got {u.shape}")
     if shape is not None and (u.shape[0] // 2, u.shape[1] // 2) != tuple(shape):
@@ -115,7 +117,9 @@ def pb_boundaries(pb: np.ndarray, thresholds: Sequence[float],
         p = p.astype(np.float64) / 255
     elif np.issubdtype(p.dtype, np.floating):
         p = p.astype(np.float64)
-        if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
+        if not np.isfinite(p).all():
+            raise ValueError("the boundary map holds NaN or infinite values")
+        if p.size and (p.min() < 0 or p.max() > 1):
             raise ValueError("a float boundary map must be in [0, 1]")
     else:
         raise ValueError(f"a soft boundary map must be uint8 or float in [0, 1], got {p.dtype}")
