@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_useg import get_method, iter_segment, segment
-from napari_useg.methods.dfc import (
-    fit_reference,
-    prepare_scribbles,
-    scribbles_to_working,
-    segment_collection,
-)
+from napari_useg import fit, get_method, iter_segment, segment, segment_collection
+from napari_useg.methods.dfc import prepare_scribbles, scribbles_to_working
 from napari_useg.metrics import hungarian_accuracy
 from napari_useg.nn.losses import spatial_continuity_loss, total_variation_loss
 from synthetic import three_regions
@@ -214,13 +209,13 @@ def test_reference_mode_labels_mean_the_same_in_every_image():
 
 def test_reference_model_predicts_new_images_and_is_deterministic():
     imgs, gts = _pair()
-    m1 = fit_reference(imgs, seed=1, **REF)
-    m2 = fit_reference(np.stack([imgs[0], imgs[0]]), seed=1, **{**REF, "max_iter": 2})  # stack
-    again = fit_reference(imgs, seed=1, **REF)
+    m1 = fit(imgs, "dfc_ref", seed=1, **REF)
+    m2 = fit(np.stack([imgs[0], imgs[0]]), "dfc_ref", seed=1, **{**REF, "max_iter": 2})  # stack
+    again = fit(imgs, "dfc_ref", seed=1, **REF)
     p = m1.predict(imgs[1])
     assert p.shape == gts[1].shape and p.min() >= 1
     assert np.array_equal(p, again.predict(imgs[1]))
-    assert np.array_equal(m1.predict(imgs[1], tile=16), p)  # tiles give the same labels
+    assert np.array_equal(m1.predict(imgs[1], tile_size=16), p)  # tiles give the same labels
     assert m2.predict(imgs[0]).shape == gts[0].shape
 
 
@@ -234,6 +229,6 @@ def test_reference_mode_bad_input():
         segment_collection(imgs, preset="nope", **REF)
     with pytest.raises(TypeError, match="unknown parameter"):
         segment_collection(imgs, scribbles=None, **REF)
-    model = fit_reference(imgs, **{**REF, "max_iter": 1})
-    with pytest.raises(ValueError, match="3-channel"):
+    model = fit(imgs, "dfc_ref", **{**REF, "max_iter": 1})
+    with pytest.raises(ValueError, match="3 channel"):
         model.predict(imgs[0][..., 0])

@@ -19,14 +19,20 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from napari_useg.api import fit, iter_fit, iter_segment, load_model, segment
+from napari_useg.api import (
+    fit,
+    iter_fit,
+    iter_segment,
+    load_model,
+    segment,
+    segment_collection,  # DFC reference-image mode
+)
 from napari_useg.core.align import align_labels
 from napari_useg.core.device import available_devices, resolve_device
 from napari_useg.core.model import Model
 from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method, list_methods
-from napari_useg.methods.dfc import segment_collection  # DFC reference-image mode
 from napari_useg.viewer.layers import run_on_layer  # Qt-free; imports napari only when called
 from napari_useg.viewer.layers_model import predict_on_layer, train_on_layers
 
