@@ -207,6 +207,27 @@ def test_reference_mode_labels_mean_the_same_in_every_image():
         assert hungarian_accuracy(o, g) >= 0.9
 
 
+def test_reference_mode_border_context_is_mirrored():
+    # segment_collection is fit("dfc_ref") + Model.predict, whose tiles read the context
+    # beyond the image border by mirror reflection (as for every saved model), where the
+    # former reference mode let the convolutions zero-pad the whole image. The same seed
+    # gives the same network and the same labels except within n_conv pixels of the border
+    # (there the numbering 1..n may also shift when a channel appears only in that strip).
+    imgs, _ = _pair()
+    model = fit(imgs, "dfc_ref", seed=0, **REF)
+    m = model.params.n_conv
+    p = model.predict(imgs[0])
+
+    def net_labels(im):
+        x = torch.from_numpy(im.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+        with torch.no_grad():
+            return model.net(x)[0].argmax(dim=0).numpy() + 1
+
+    mirrored = np.pad(imgs[0], ((m, m), (m, m), (0, 0)), mode="reflect")
+    assert np.array_equal(net_labels(mirrored)[m:-m, m:-m], p)
+    assert np.array_equal(net_labels(imgs[0])[m:-m, m:-m], p[m:-m, m:-m])
+
+
 def test_reference_model_predicts_new_images_and_is_deterministic():
     imgs, gts = _pair()
     m1 = fit(imgs, "dfc_ref", seed=1, **REF)

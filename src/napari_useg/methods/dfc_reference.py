@@ -32,10 +32,14 @@ every image (``1..q``), computed at full resolution. The batch norms use:
     the same channel in every image (with each image's own statistics an image that
     is all sky is still spread over many labels). Batch norm is then pointwise, and
     large images are labelled in tiles with an ``n_conv``-pixel margin that give
-    exactly the whole-image result.
+    exactly the whole-image result. As for every saved model, the context beyond the
+    image border is read by mirror reflection (:mod:`napari_useg.core.tiling`), not
+    zero-padded by the convolutions.
 ``predict_bn="image"`` (``demo_ref.py``, which labels in train mode)
-    each image's own statistics; the image is labelled whole (tiles would change
-    the statistics), and the running statistics are left untouched.
+    each image's own statistics; :meth:`DfcRefModel.predict` labels the image
+    whole (tiles would change the statistics; the huge-image path of
+    :mod:`napari_useg.batch` does tile it) and leaves the running statistics
+    untouched.
 
 Presets
 -------
