@@ -228,7 +228,7 @@ def iter_fit(
         all images need
         the same number of channels, sizes may differ.
     method : str
-        A dataset-level method: ``"iic"`` or ``"inmars"``.
+        A dataset-level method: ``"iic"``, ``"inmars"`` or ``"dfc_ref"``.
     preset : str, optional
         ``"paper"`` or ``"fast"`` (the method's default when omitted).
     channel_axis : int, optional
