@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_useg import get_method, iter_segment, segment
-from napari_useg.methods.dfc import (
-    fit_reference,
-    prepare_scribbles,
-    scribbles_to_working,
-    segment_collection,
-)
+from napari_useg import fit, get_method, iter_segment, segment, segment_collection
+from napari_useg.methods.dfc import prepare_scribbles, scribbles_to_working
 from napari_useg.metrics import hungarian_accuracy
 from napari_useg.nn.losses import spatial_continuity_loss, total_variation_loss
 from synthetic import three_regions
@@ -212,15 +207,36 @@ def test_reference_mode_labels_mean_the_same_in_every_image():
         assert hungarian_accuracy(o, g) >= 0.9
 
 
+def test_reference_mode_border_context_is_mirrored():
+    # segment_collection is fit("dfc_ref") + Model.predict, whose tiles read the context
+    # beyond the image border by mirror reflection (as for every saved model), where the
+    # former reference mode let the convolutions zero-pad the whole image. The same seed
+    # gives the same network and the same labels except within n_conv pixels of the border
+    # (there the numbering 1..n may also shift when a channel appears only in that strip).
+    imgs, _ = _pair()
+    model = fit(imgs, "dfc_ref", seed=0, **REF)
+    m = model.params.n_conv
+    p = model.predict(imgs[0])
+
+    def net_labels(im):
+        x = torch.from_numpy(im.transpose(2, 0, 1).astype(np.float32) / 255)[None]
+        with torch.no_grad():
+            return model.net(x)[0].argmax(dim=0).numpy() + 1
+
+    mirrored = np.pad(imgs[0], ((m, m), (m, m), (0, 0)), mode="reflect")
+    assert np.array_equal(net_labels(mirrored)[m:-m, m:-m], p)
+    assert np.array_equal(net_labels(imgs[0])[m:-m, m:-m], p[m:-m, m:-m])
+
+
 def test_reference_model_predicts_new_images_and_is_deterministic():
     imgs, gts = _pair()
-    m1 = fit_reference(imgs, seed=1, **REF)
-    m2 = fit_reference(np.stack([imgs[0], imgs[0]]), seed=1, **{**REF, "max_iter": 2})  # stack
-    again = fit_reference(imgs, seed=1, **REF)
+    m1 = fit(imgs, "dfc_ref", seed=1, **REF)
+    m2 = fit(np.stack([imgs[0], imgs[0]]), "dfc_ref", seed=1, **{**REF, "max_iter": 2})  # stack
+    again = fit(imgs, "dfc_ref", seed=1, **REF)
     p = m1.predict(imgs[1])
     assert p.shape == gts[1].shape and p.min() >= 1
     assert np.array_equal(p, again.predict(imgs[1]))
-    assert np.array_equal(m1.predict(imgs[1], tile=16), p)  # tiles give the same labels
+    assert np.array_equal(m1.predict(imgs[1], tile_size=16), p)  # tiles give the same labels
     assert m2.predict(imgs[0]).shape == gts[0].shape
 
 
@@ -234,6 +250,6 @@ def test_reference_mode_bad_input():
         segment_collection(imgs, preset="nope", **REF)
     with pytest.raises(TypeError, match="unknown parameter"):
         segment_collection(imgs, scribbles=None, **REF)
-    model = fit_reference(imgs, **{**REF, "max_iter": 1})
-    with pytest.raises(ValueError, match="3-channel"):
+    model = fit(imgs, "dfc_ref", **{**REF, "max_iter": 1})
+    with pytest.raises(ValueError, match="3 channel"):
         model.predict(imgs[0][..., 0])

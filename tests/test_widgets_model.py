@@ -22,7 +22,9 @@ from synthetic import three_regions
 #: Smallest settings that train in well under a second (see test_model_io.py).
 TINY = {"iic": dict(steps=3, width=0.125, input_size=16, batch_size=2, device="cpu"),
         "inmars": dict(steps=2, channels=4, depth=2, input_size=16, batch_size=2,
-                       superpixels=12, device="cpu")}
+                       superpixels=12, device="cpu"),
+        "dfc_ref": dict(max_iter=3, n_features=8, n_clusters=8, work_size=16, batch_size=2,
+                        device="cpu")}
 WIDGET = "Train and apply a model (IIC, InMARS)"
 TIMEOUT = 30_000  # ms
 
@@ -62,7 +64,19 @@ def test_layers_become_a_collection_and_train_like_fit():
     ref = napari_useg.fit([a, b, a], "iic", seed=2, **TINY["iic"])
     np.testing.assert_array_equal(model.predict(b), ref.predict(b))
     assert model.training["layers"] == ["a", "stack"] and model.training["images"] == 3
-    assert set(dataset_methods()) == {"iic", "inmars"}
+    assert set(dataset_methods()) == {"iic", "inmars", "dfc_ref"}
+
+
+def test_dfc_reference_mode_trains_on_layers_like_fit():
+    v = ViewerModel()
+    a, b = rgb(0), rgb(1)
+    v.add_image(a, name="a", rgb=True)
+    v.add_image(b, name="b", rgb=True)
+    model = train_on_layers(v, ["a", "b"], "dfc_ref", seed=3, **TINY["dfc_ref"])
+    ref = napari_useg.fit([a, b], "dfc_ref", seed=3, **TINY["dfc_ref"])
+    np.testing.assert_array_equal(model.predict(b), ref.predict(b))
+    out = predict_on_layer(v, "b", model)
+    np.testing.assert_array_equal(out.data, ref.predict(b))
 
 
 def test_multichannel_layer_with_channel_axis_and_errors():
@@ -201,6 +215,28 @@ def test_widget_controls_follow_the_declarations(make_napari_viewer):
             widget.preset.value = preset
             assert widget.param_values() == m.defaults(preset)
     assert not widget.apply_button.enabled and not widget.save_button.enabled
+
+
+def test_widget_trains_and_applies_dfc_reference_mode(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    a, b = rgb(0), rgb(1)
+    viewer.add_image(a, name="a", rgb=True)
+    viewer.add_image(b, name="b", rgb=True)
+    widget = dock(viewer)
+    assert "dfc_ref" in widget.method.choices
+    set_tiny(widget, "dfc_ref")
+    widget.seed.value = 2
+    widget.train_layers.value = [viewer.layers["a"], viewer.layers["b"]]
+    widget.train()
+    wait_done(qtbot, widget)
+    assert widget.model is not None and "trained 3 steps" in widget.status.value
+    ref = napari_useg.fit([a, b], "dfc_ref", seed=2, **TINY["dfc_ref"])
+    np.testing.assert_array_equal(widget.model.predict(b), ref.predict(b))
+    widget.apply_image.value = viewer.layers["b"]
+    assert list(widget.output.choices) == ["argmax"]
+    widget.apply()
+    wait_done(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["b dfc_ref labels"].data, ref.predict(b))
 
 
 def test_widget_normalisation_choice_reaches_the_model(make_napari_viewer, qtbot):

@@ -12,7 +12,14 @@ Examples
 2
 """
 
-from napari_useg.api import fit, iter_fit, iter_segment, load_model, segment
+from napari_useg.api import (
+    fit,
+    iter_fit,
+    iter_segment,
+    load_model,
+    segment,
+    segment_collection,  # DFC reference-image mode
+)
 from napari_useg.core.align import align_labels
 from napari_useg.core.device import available_devices, resolve_device
 from napari_useg.core.model import Model
@@ -20,7 +27,6 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method, list_methods
 from napari_useg.core.version import __version__
-from napari_useg.methods.dfc import segment_collection  # DFC reference-image mode
 from napari_useg.viewer.layers import run_on_layer  # Qt-free; imports napari only when called
 from napari_useg.viewer.layers_model import predict_on_layer, train_on_layers
 

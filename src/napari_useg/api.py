@@ -3,7 +3,9 @@
 * :func:`segment` and its iterator form :func:`iter_segment`: one image, any per-image
   method;
 * :func:`fit` and :func:`iter_fit`: train a dataset-level method on a collection and
-  get a :class:`~napari_useg.core.model.Model` (:func:`load_model` reads a saved one).
+  get a :class:`~napari_useg.core.model.Model` (:func:`load_model` reads a saved one);
+* :func:`segment_collection`: DFC's reference-image mode in one call (fit ``dfc_ref``
+  on the images, then label each of them).
 
 Each builds its :class:`~napari_useg.core.options.RunOptions` (or
 :class:`~napari_useg.core.options.FitOptions`) from its keyword arguments, so every
@@ -30,7 +32,7 @@ from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
 from napari_useg.io.collections import collect_images
 
-__all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model"]
+__all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model", "segment_collection"]
 
 
 def iter_segment(
@@ -234,7 +236,7 @@ def iter_fit(
         all images need
         the same number of channels, sizes may differ.
     method : str
-        A dataset-level method: ``"iic"`` or ``"inmars"``.
+        A dataset-level method: ``"iic"``, ``"inmars"`` or ``"dfc_ref"``.
     preset : str, optional
         ``"paper"`` or ``"fast"`` (the method's default when omitted).
     channel_axis : int, optional
@@ -348,3 +350,73 @@ def fit(images, method: str = "iic", *, preset: str | None = None,
             print(f"[{method}] {snap}", file=sys.stderr)
     assert snap is not None and snap.done
     return snap.info["model"]
+
+
+def segment_collection(images, *, preset: str | None = None, channel_axis: int | None = None,
+                       seed: int = 0, device: str = "auto", progress: bool = False,
+                       **params: Any) -> list[np.ndarray]:
+    """Segment several images with one DFC network: labels mean the same in every image.
+
+    DFC's reference-image mode (the dataset-level method ``dfc_ref``,
+    :mod:`napari_useg.methods.dfc_reference`): one network is trained on all the
+    images resized to ``work_size x work_size`` (continuity weight ``mu`` = 5) and
+    then applied to each image at full size. The same as
+    ``fit(images, "dfc_ref", ...)`` followed by ``model.predict`` on every image,
+    with the labels renumbered over the whole collection.
+
+    Parameters
+    ----------
+    images : sequence of array_like, or array
+        The images (same number of channels, sizes may differ), or a stack with the
+        image index first (e.g. a ``(N, H, W)`` or ``(N, H, W, 3)`` napari layer).
+    preset : {"fast", "full", "paper"}, optional
+        Named parameter set of ``dfc_ref`` (default ``"fast"``).
+    channel_axis : int, optional
+        Channel axis of each image (as in :func:`segment`).
+    seed : int
+        Seed of the initialisation and of the batch order.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    progress : bool
+        Print one line per 10 steps to stderr.
+    **params
+        Parameters of ``dfc_ref`` (override the preset).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``int32`` label maps, one per image, numbered ``1..n`` over the whole
+        collection: the same label is the same network channel in every image.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad images, presets or parameters, before any training.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> imgs = [rng.integers(0, 255, (24, 24, 3), dtype=np.uint8) for _ in range(2)]
+    >>> out = segment_collection(imgs, max_iter=2, n_features=4, n_clusters=4, work_size=16,
+    ...                          device="cpu")
+    >>> [o.shape for o in out]
+    [(24, 24), (24, 24)]
+    """
+    method = "dfc_ref"
+    get_method(method).build(preset, params)  # parameters first, as fit does
+    arrays, is_rgb, _ = collect_images(images, channel_axis)
+    snap = None
+    for snap in iter_fit(arrays, method, preset=preset, channel_axis=-1, seed=seed,
+                         device=device, rgb=is_rgb, **params):
+        if progress and (snap.step % 10 == 0 or snap.done):
+            print(f"[{method}] {snap}", file=sys.stderr)
+    assert snap is not None and snap.done
+    model = snap.info["model"]
+    raw = [model.predict(a, channel_axis=-1, tile_size=1024) for a in arrays]
+    joint = sequential(np.concatenate([r.ravel() for r in raw]))
+    out, start = [], 0
+    for r in raw:
+        out.append(joint[start:start + r.size].reshape(r.shape))
+        start += r.size
+    return out

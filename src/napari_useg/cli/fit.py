@@ -1,4 +1,4 @@
-"""``napari-useg fit``: train a dataset-level method (IIC, InMARS) on images and save the model."""
+"""``napari-useg fit``: train a dataset-level method (IIC, InMARS, DFC reference mode), save it."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from napari_useg.core.options import FitOptions
 from napari_useg.core.registry import get_method
 
 NAME = "fit"
-HELP = "train a dataset-level method (iic, inmars) on image files/folders and save the model"
+HELP = ("train a dataset-level method (iic, inmars, dfc_ref) on image files/folders and save "
+        "the model")
 
 
 def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("images", nargs="+", help="image files and/or folders of images")
-    parser.add_argument("--method", "-m", default="iic", help="iic or inmars (default iic)")
+    parser.add_argument("--method", "-m", default="iic",
+                        help="iic, inmars or dfc_ref (default iic)")
     parser.add_argument("--out", required=True, help="model folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--out-dir", default=None,
                         help="folder for <stem>_labels.tif files (several images)")
     parser.add_argument("--output", default=None,
-                        help="model output: main/over (iic), region/backbone/multiscale (inmars)")
+                        help="model output: main/over (iic), region/backbone/multiscale (inmars), "
+                             "argmax (dfc_ref)")
     parser.add_argument("--tile-size", type=int, default=512, help="tile side (default 512)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -1,42 +1,73 @@
-"""Parameters shared by the per-image backprop methods (Kanezaki 2018, DFC, MMT).
+"""Parameters shared by the backprop methods (Kanezaki 2018, DFC, MMT, DFC reference mode).
 
-The three methods train the same kind of network (M conv components of p filters,
-a 1x1 classifier to q channels, batch norm of the response) with SGD on one image,
-and stop on the same rules. Each method's parameter class derives from
-:class:`BackpropParams` and adds (or re-declares, to change a default or help text)
-its own fields, so the shared declarations are written once.
+The methods train the same kind of network (M conv components of p filters,
+a 1x1 classifier to q channels, batch norm of the response) with SGD. The
+declarations of the network and optimiser parameters are written once, in
+:data:`SHARED`; :func:`shared` turns one into a dataclass field, so a parameter
+class that cannot derive from :class:`BackpropParams` (the reference mode has no
+stop rules) still declares them identically. The per-image methods derive their
+parameter class from :class:`BackpropParams` and add (or re-declare, to change a
+default or help text) their own fields.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from napari_useg.core.params import param
 
-__all__ = ["BackpropParams", "backprop_memory"]
+__all__ = ["BackpropParams", "SHARED", "shared", "backprop_memory"]
+
+#: Declarations of the shared parameters: name -> (default, help, bounds or choices).
+SHARED: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "n_features": (100, "p: filters of each conv component", {"low": 1, "high": 1024}),
+    "n_clusters": (100, "q: response channels, the most labels possible",
+                   {"low": 2, "high": 1024}),
+    "n_conv": (2, "M: number of conv components (3x3 conv, ReLU, BN)", {"low": 1, "high": 10}),
+    "lr": (0.1, "SGD learning rate", {"low": 1e-6, "high": 10.0}),
+    "momentum": (0.9, "SGD momentum", {"low": 0.0, "high": 0.999}),
+    "mu": (1.0, "weight of the spatial continuity loss", {"low": 0.0, "high": 1000.0}),
+    "init": ("xavier", "weight initialisation (Xavier, or torch's default as the authors' code)",
+             {"choices": ("xavier", "torch")}),
+}
+
+
+def shared(name: str, default: Any = None, help: str | None = None) -> Any:
+    """A dataclass field for the shared parameter ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Key of :data:`SHARED`.
+    default : object, optional
+        Another default than the shared one.
+    help : str, optional
+        Another help text than the shared one.
+    """
+    d, h, limits = SHARED[name]
+    return param(d if default is None else default, h if help is None else help, **limits)
 
 
 @dataclass(frozen=True)
 class BackpropParams:
-    """Network, optimiser and stopping parameters common to the backprop methods."""
+    """Network, optimiser and stopping parameters common to the per-image backprop methods."""
 
-    n_features: int = param(100, "p: filters of each conv component", low=1, high=1024)
-    n_clusters: int = param(100, "q: response channels, the most labels possible", low=2,
-                            high=1024)
-    n_conv: int = param(2, "M: number of conv components (3x3 conv, ReLU, BN)", low=1, high=10)
+    n_features: int = shared("n_features")
+    n_clusters: int = shared("n_clusters")
+    n_conv: int = shared("n_conv")
     max_iter: int = param(1000, "T: maximum number of iterations", low=1, high=100000)
     min_labels: int = param(3, "stop once the argmax gives this many labels or fewer", low=1,
                             high=1024)
-    lr: float = param(0.1, "SGD learning rate", low=1e-6, high=10.0)
-    momentum: float = param(0.9, "SGD momentum", low=0.0, high=0.999)
+    lr: float = shared("lr")
+    momentum: float = shared("momentum")
     max_side: int = param(0, "working resolution: longest side in pixels (0: full resolution)",
                           low=0, high=100_000)
     patience: int = param(0, "stop when labels change in < change_tol of the pixels for this "
                              "many iterations in a row (0: off)", low=0, high=100000)
     change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
                                      "unchanged", low=0.0, high=1.0)
-    init: str = param("xavier", "weight initialisation (Xavier, or torch's default as the "
-                                "authors' code)", choices=("xavier", "torch"))
+    init: str = shared("init")
 
     def check(self) -> None:
         """Cross-parameter checks."""
