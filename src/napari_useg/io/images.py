@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_useg.core.image import prepare_image
 from napari_useg.io.atomic import atomic_write
 
 __all__ = ["read_image", "write_labels", "write_overlay"]
@@ -84,8 +85,6 @@ def write_overlay(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray
     import imageio.v3 as iio
     from skimage.color import label2rgb
     from skimage.segmentation import find_boundaries
-
-    from napari_useg.core.image import prepare_image
 
     data = prepare_image(image, channel_axis).data
     rgb = data if data.shape[2] == 3 else np.repeat(data[..., :1], 3, axis=2)
