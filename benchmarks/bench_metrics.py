@@ -48,9 +48,10 @@ def main() -> int:
         print(f"skipped: the official BSDS500 test cases are not at {BENCH}")
         return 0
 
+    from napari_useg.evaluation import evaluate_folder
     from napari_useg.io.bsds import read_bsds_gt, read_segs
     from napari_useg.metrics import hungarian_accuracy, score_all
-    from napari_useg.metrics.bsds import boundary_counts, evaluate_folder, region_counts
+    from napari_useg.metrics.bsds import boundary_counts, region_counts
 
     gt = read_bsds_gt(BENCH / "groundTruth" / "2018.mat")
     segs = read_segs(BENCH / "segs" / "2018.mat")

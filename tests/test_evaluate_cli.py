@@ -10,8 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from napari_useg.cli import evaluate as ev
 from napari_useg.cli import main
+from napari_useg.evaluation import parse_sweeps
+from napari_useg.evaluation import run as engine
 from napari_useg.io.bsds import write_bsds_gt, write_segs
 
 
@@ -71,7 +72,7 @@ def test_sweep_outputs_and_resume(bsds_root, tmp_path, monkeypatch, capsys):
     def boom(job):
         raise AssertionError(f"recomputed {job.id}")
 
-    monkeypatch.setattr(ev, "evaluate_image", boom)
+    monkeypatch.setattr(engine, "evaluate_image", boom)
     assert main(args) == 0
     # other settings in the same folder: refused unless --overwrite
     capsys.readouterr()
@@ -143,11 +144,11 @@ def test_bad_arguments_fail_before_compute(bsds_root, tmp_path, capsys):
 def test_parse_sweeps_grid():
     from napari_useg.core.registry import get_method
 
-    grid = ev.parse_sweeps(["n_clusters=2,3", "window=1,3"], get_method("kmeans"))
+    grid = parse_sweeps(["n_clusters=2,3", "window=1,3"], get_method("kmeans"))
     assert grid == [{"n_clusters": 2, "window": 1}, {"n_clusters": 2, "window": 3},
                     {"n_clusters": 3, "window": 1}, {"n_clusters": 3, "window": 3}]
     with pytest.raises(ValueError, match="NAME=V1"):
-        ev.parse_sweeps(["n_clusters"], get_method("kmeans"))
+        parse_sweeps(["n_clusters"], get_method("kmeans"))
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_useg.evaluation import evaluate_folder
 from napari_useg.metrics.bsds import (
     BoundaryCounts,
     boundary_counts,
@@ -20,7 +21,6 @@ from napari_useg.metrics.bsds import (
     collect_boundary,
     collect_region,
     correspond_pixels,
-    evaluate_folder,
     gt_boundaries_from_segs,
     linspace_thresholds,
     region_counts,

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_useg.core.atomic import atomic_write
+from napari_useg.core.labels import sequential
+from napari_useg.metrics.bsds.boundaries import seg2bdry, thin_boundaries
 
 __all__ = [
     "BSDSFormatError",
@@ -227,8 +229,6 @@ def _label_maps(labels, what: str, relabel: bool) -> list[np.ndarray]:
         if m.shape != maps[0].shape:
             raise ValueError(f"{what} {k + 1} has shape {m.shape}, the first {maps[0].shape}")
         if relabel:
-            from napari_useg.core.labels import sequential
-
             m = sequential(m, start=1)
         elif m.size and (int(m.min()) < 1 or int(m.max()) > 65535):
             raise ValueError(
@@ -285,8 +285,6 @@ def write_bsds_gt(path: str | os.PathLike, segmentations, *, boundaries=None,
     >>> read_bsds_gt(p).segmentations[0].tolist()
     [[1, 1, 2], [1, 1, 2]]
     """
-    from napari_useg.metrics.bsds.boundaries import seg2bdry, thin_boundaries
-
     segs = _label_maps(segmentations, "segmentation", relabel)
     if boundaries is None:
         bdrys = [thin_boundaries(seg2bdry(s)) for s in segs]

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_useg.io.bsds import read_bsds_gt
 from napari_useg.io.collections import folder_images
+from napari_useg.io.images import read_image
+from napari_useg.metrics.bsds import gt_boundaries_from_segs
 
 __all__ = [
     "Dataset",
@@ -93,26 +96,18 @@ class Dataset:
 
     def read_image(self, sample: Sample) -> np.ndarray:
         """The image array."""
-        from napari_useg.io.images import read_image
-
         return read_image(sample.image)
 
     def read_annotations(self, sample: Sample) -> list[np.ndarray]:
         """Every annotator's label map (one for a mask layout)."""
         if self.kind == "bsds":
-            from napari_useg.io.bsds import read_bsds_gt
-
             return read_bsds_gt(sample.annotation).segmentations
         return [read_mask(sample.annotation)]
 
     def read_boundaries(self, sample: Sample) -> list[np.ndarray]:
         """Every annotator's boundary map (stored for BSDS, else derived as BSDS does)."""
         if self.kind == "bsds":
-            from napari_useg.io.bsds import read_bsds_gt
-
             return read_bsds_gt(sample.annotation).boundaries
-        from napari_useg.metrics.bsds import gt_boundaries_from_segs
-
         return gt_boundaries_from_segs(self.read_annotations(sample))
 
 
@@ -124,8 +119,6 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     ValueError
         If the file is not a 2-D integer label image (e.g. a colour-coded mask).
     """
-    from napari_useg.io.images import read_image
-
     p = Path(path)
     mask = read_image(p)
     if mask.ndim == 3 and mask.shape[-1] in (3, 4) and np.all(mask[..., :3] == mask[..., :1]):

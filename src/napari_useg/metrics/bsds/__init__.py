@@ -8,9 +8,9 @@ OIS and average precision, for the benchmark's three inputs: a list of label map
 It reproduces the official numbers of the benchmark's own test cases (see
 ``tests/test_metrics_bsds.py`` and ``docs/evaluation.md``).
 
->>> from napari_useg.metrics.bsds import evaluate_folder  # doctest: +SKIP
->>> res = evaluate_folder("bench/ucm2", "bench/groundTruth", nthresh=5)  # doctest: +SKIP
->>> res.boundary.ods_f, res.region.covering_ods  # doctest: +SKIP
+These are pure array functions: reading a folder of results and ground-truth files
+and writing the benchmark's text files is
+:func:`napari_useg.evaluation.evaluate_folder`'s job.
 """
 
 from napari_useg.metrics.bsds.boundaries import (
@@ -25,9 +25,8 @@ from napari_useg.metrics.bsds.collect import (
     collect_boundary,
     collect_region,
     fmeasure,
-    write_official_files,
+    official_files,
 )
-from napari_useg.metrics.bsds.folder import FolderResult, evaluate_folder, read_result
 from napari_useg.metrics.bsds.image import (
     BoundaryCounts,
     RegionCounts,
@@ -42,7 +41,6 @@ from napari_useg.metrics.bsds.inputs import linspace_thresholds, ucm2_regions, u
 __all__ = [
     "BoundaryCounts",
     "BoundarySummary",
-    "FolderResult",
     "RegionCounts",
     "RegionSummary",
     "boundary_counts",
@@ -50,17 +48,15 @@ __all__ = [
     "collect_boundary",
     "collect_region",
     "correspond_pixels",
-    "evaluate_folder",
     "fmeasure",
     "gt_boundaries_from_segs",
     "linspace_thresholds",
     "max_dist_pixels",
-    "read_result",
+    "official_files",
     "region_counts",
     "region_counts_segs",
     "seg2bdry",
     "thin_boundaries",
     "ucm2_regions",
     "ucm2_to_segs",
-    "write_official_files",
 ]

@@ -5,15 +5,13 @@ counts pooled over images; OIS ("optimal image scale") takes the best threshold 
 each image. Boundary figures also have the average precision (area under the pooled
 precision-recall curve) and, as in the benchmark, the ODS point is searched on the
 straight segments between consecutive thresholds.
-:func:`write_official_files` writes the benchmark's own text files.
+:func:`official_files` formats the benchmark's own text files.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +23,7 @@ __all__ = [
     "collect_boundary",
     "collect_region",
     "fmeasure",
-    "write_official_files",
+    "official_files",
 ]
 
 
@@ -237,33 +235,24 @@ def _g(x: float) -> str:
     return f"{x:10g}"
 
 
-def write_official_files(out_dir: str | os.PathLike, boundary: BoundarySummary | None = None,
-                         region: RegionSummary | None = None, *,
-                         overwrite: bool = False) -> list[Path]:
-    """Write the benchmark's result files (``eval_bdry.txt``, ``eval_cover.txt``, ...).
+def official_files(boundary: BoundarySummary | None = None,
+                   region: RegionSummary | None = None) -> dict[str, str]:
+    """The text of the benchmark's result files (``eval_bdry.txt``, ``eval_cover.txt``, ...).
 
     Same names, columns and ``%10g`` formatting as the official code, so results can
-    be compared with published ones line by line.
+    be compared with published ones line by line
+    (:func:`napari_useg.evaluation.write_official_files` writes them).
 
     Parameters
     ----------
-    out_dir : path-like
-        Existing folder.
     boundary, region : summaries, optional
-        What to write.
-    overwrite : bool
-        Replace existing files.
+        What to include.
 
     Returns
     -------
-    list of pathlib.Path
-        The files written.
+    dict of str to str
+        File name to file content.
     """
-    from napari_useg.core.atomic import atomic_write
-
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise NotADirectoryError(f"{out} is not a folder")
     files: dict[str, str] = {}
     if boundary is not None:
         b = boundary
@@ -291,9 +280,4 @@ def write_official_files(out_dir: str | os.PathLike, boundary: BoundarySummary |
         files["eval_RI_VOI_thr.txt"] = "".join(
             f"{_g(t)} {_g(r)} {_g(v)}\n" for t, r, v in zip(g.thresholds, g.pri, g.voi,
                                                           strict=True))
-    written = []
-    for name, text in files.items():
-        with atomic_write(out / name, overwrite=overwrite) as tmp:
-            tmp.write_text(text)
-        written.append(out / name)
-    return written
+    return files

@@ -4,7 +4,11 @@
 ``regionBench`` do: for every ground-truth file ``<id>.mat`` it reads the result
 ``<id>.mat`` (``segs`` or ``ucm2``) or ``<id>.png`` (soft boundaries) from the input
 folder, computes the per-image counts and collects the dataset figures; with
-``out_dir`` it also writes the benchmark's text files there.
+``out_dir`` it also writes the benchmark's text files there
+(:func:`write_official_files`).
+
+The counting and collecting are the pure array functions of
+:mod:`napari_useg.metrics.bsds`; this module reads and writes the files around them.
 """
 
 from __future__ import annotations
@@ -13,21 +17,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from napari_useg.metrics.bsds.collect import (
+from napari_useg.core.atomic import atomic_write
+from napari_useg.io.bsds import BSDSFormatError, read_bsds_gt, read_segs, read_ucm2
+from napari_useg.io.images import read_image
+from napari_useg.metrics.bsds import (
+    BoundaryCounts,
     BoundarySummary,
+    RegionCounts,
     RegionSummary,
+    boundary_counts,
     collect_boundary,
     collect_region,
-)
-from napari_useg.metrics.bsds.collect import write_official_files as _write_files
-from napari_useg.metrics.bsds.image import (
-    BoundaryCounts,
-    RegionCounts,
-    boundary_counts,
+    official_files,
     region_counts,
 )
 
-__all__ = ["FolderResult", "evaluate_folder", "read_result"]
+__all__ = ["FolderResult", "evaluate_folder", "read_result", "write_official_files"]
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,6 @@ def read_result(in_dir: str | os.PathLike, image_id: str) -> tuple[str, object]:
 
     ``<id>.mat`` holding ``segs`` or ``ucm2``, else ``<id>.png`` (soft boundaries).
     """
-    from napari_useg.io.bsds import BSDSFormatError, read_segs, read_ucm2
-
     d = Path(in_dir)
     mat = d / f"{image_id}.mat"
     if mat.is_file():
@@ -69,9 +72,7 @@ def read_result(in_dir: str | os.PathLike, image_id: str) -> tuple[str, object]:
         return "ucm2", read_ucm2(mat)
     png = d / f"{image_id}.png"
     if png.is_file():
-        import imageio.v3 as iio
-
-        pb = iio.imread(png)
+        pb = read_image(png)
         if pb.ndim == 3:
             pb = pb[..., 0]
         return "pb", pb
@@ -107,8 +108,6 @@ def evaluate_folder(in_dir: str | os.PathLike, gt_dir: str | os.PathLike, *,
     -------
     FolderResult
     """
-    from napari_useg.io.bsds import read_bsds_gt
-
     gt_files = sorted(Path(gt_dir).glob("*.mat"), key=lambda p: p.name)
     if not gt_files:
         raise FileNotFoundError(f"no ground-truth .mat files in {gt_dir}")
@@ -130,5 +129,39 @@ def evaluate_folder(in_dir: str | os.PathLike, gt_dir: str | os.PathLike, *,
     bsum = collect_boundary(bcounts) if boundary else None
     rsum = collect_region(rcounts) if region else None
     if out_dir is not None:
-        _write_files(out_dir, bsum, rsum, overwrite=overwrite)
+        write_official_files(out_dir, bsum, rsum, overwrite=overwrite)
     return FolderResult(ids, bsum, rsum, bcounts, rcounts)
+
+
+def write_official_files(out_dir: str | os.PathLike, boundary: BoundarySummary | None = None,
+                         region: RegionSummary | None = None, *,
+                         overwrite: bool = False) -> list[Path]:
+    """Write the benchmark's result files (``eval_bdry.txt``, ``eval_cover.txt``, ...).
+
+    Same names, columns and ``%10g`` formatting as the official code
+    (:func:`napari_useg.metrics.bsds.official_files`), so results can be compared with
+    published ones line by line.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Existing folder.
+    boundary, region : summaries, optional
+        What to write.
+    overwrite : bool
+        Replace existing files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (each atomically).
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise NotADirectoryError(f"{out} is not a folder")
+    written = []
+    for name, text in official_files(boundary, region).items():
+        with atomic_write(out / name, overwrite=overwrite) as tmp:
+            tmp.write_text(text)
+        written.append(out / name)
+    return written
