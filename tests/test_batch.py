@@ -19,7 +19,7 @@ import pytest
 import tifffile
 
 from napari_useg import batch
-from napari_useg.batch import records
+from napari_useg.batch import outputs, records
 from napari_useg.cli import main
 
 KM = {"n_clusters": 3, "window": 1, "n_init": 2}
@@ -465,7 +465,7 @@ def test_segment_file_and_output_checks(folder, tmp_path):
                                                           "n_init": 1, "max_iter": 30},
            "seed": 0, "channel_axis": None, "device": "cpu", "model": None}
     img = folder / "img0.png"
-    lab, rec = records.output_paths(out, img)
+    lab, rec = outputs.output_paths(out, img)
     assert records.check_outputs(img, lab, rec, cfg).state == "missing"
     r = batch.segment_file(batch.BatchJob(str(img), str(lab), str(rec), cfg))
     assert r["status"] == "ok" and records.check_outputs(img, lab, rec, cfg).state == "complete"
@@ -483,7 +483,7 @@ def test_segment_file_and_output_checks(folder, tmp_path):
     lab.unlink()
     assert records.check_outputs(img, lab, rec, cfg).state == "incomplete"
     bad = folder / "broken.png"
-    blab, brec = records.output_paths(out, bad)
+    blab, brec = outputs.output_paths(out, bad)
     r = batch.segment_file(batch.BatchJob(str(bad), str(blab), str(brec), cfg))
     assert r["status"] == "error" and not blab.exists()
     assert records.check_outputs(bad, blab, brec, cfg).state == "incomplete"
@@ -516,7 +516,7 @@ def test_lost_task_is_recorded_by_the_client(folder, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     img = folder / "img0.png"
-    lab, rec = records.output_paths(out, img)
+    lab, rec = outputs.output_paths(out, img)
     job = batch.BatchJob(str(img), str(lab), str(rec), {"method": "kmeans"})
     exc = RuntimeError("worker died")
     res = _collect(job, batch.Outcome(0, job, error="KilledWorker: worker died", exception=exc))

@@ -9,7 +9,8 @@ and, with a saved model, predicted with one task per tile
 :func:`map_images`) runs any picklable per-item function the same way and is
 shared with ``napari-useg evaluate --jobs``.
 
-Importing this module does not import Dask; starting a run does.
+Importing this package does not import Dask or zarr: its names are imported on
+first use, so that the command line builds its parser without them.
 
 Examples
 --------
@@ -27,20 +28,49 @@ From a notebook with a cluster of your own::
               client=client)
 """
 
-from napari_useg.batch.engine import (
-    ClientInfo,
-    Outcome,
-    SchedulerUnreachableError,
-    iter_map,
-    local_layout,
-    machine_cores,
-    map_images,
-    open_client,
-    run_on,
-)
-from napari_useg.batch.records import check_outputs, output_paths
-from napari_useg.batch.runner import BatchJob, ImageResult, Summary, run, segment_file
-from napari_useg.io.collections import IMAGE_SUFFIXES, find_images
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from napari_useg.batch.engine import (
+        ClientInfo,
+        Outcome,
+        SchedulerUnreachableError,
+        iter_map,
+        local_layout,
+        machine_cores,
+        map_images,
+        open_client,
+        run_on,
+    )
+    from napari_useg.batch.outputs import BatchJob, output_paths
+    from napari_useg.batch.records import check_outputs
+    from napari_useg.batch.runner import ImageResult, Summary, run, segment_file
+    from napari_useg.io.collections import IMAGE_SUFFIXES, find_images
+
+#: Where each public name lives.
+_HOMES = {
+    "ClientInfo": "napari_useg.batch.engine",
+    "Outcome": "napari_useg.batch.engine",
+    "SchedulerUnreachableError": "napari_useg.batch.engine",
+    "iter_map": "napari_useg.batch.engine",
+    "local_layout": "napari_useg.batch.engine",
+    "machine_cores": "napari_useg.batch.engine",
+    "map_images": "napari_useg.batch.engine",
+    "open_client": "napari_useg.batch.engine",
+    "run_on": "napari_useg.batch.engine",
+    "BatchJob": "napari_useg.batch.outputs",
+    "output_paths": "napari_useg.batch.outputs",
+    "check_outputs": "napari_useg.batch.records",
+    "ImageResult": "napari_useg.batch.runner",
+    "Summary": "napari_useg.batch.runner",
+    "run": "napari_useg.batch.runner",
+    "segment_file": "napari_useg.batch.runner",
+    "IMAGE_SUFFIXES": "napari_useg.io.collections",
+    "find_images": "napari_useg.io.collections",
+}
 
 __all__ = [
     "BatchJob",
@@ -62,3 +92,18 @@ __all__ = [
     "run_on",
     "segment_file",
 ]
+
+
+# The names are imported on first use (PEP 562): every ``napari-useg`` command builds
+# its parser with the batch options, read from the light ``batch.outputs``, and must
+# not pay for importing Dask, distributed and zarr (about half a second) to do so.
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
