@@ -20,7 +20,9 @@ import tifffile
 
 from napari_useg import batch
 from napari_useg.batch import outputs, records
-from napari_useg.cli import main
+from napari_useg.cli import build_parser, main
+from napari_useg.cli._params import run_options
+from napari_useg.core.options import RunOptions
 
 KM = {"n_clusters": 3, "window": 1, "n_init": 2}
 
@@ -524,3 +526,50 @@ def test_lost_task_is_recorded_by_the_client(folder, tmp_path):
     written = json.loads(rec.read_text())
     assert written["status"] == "error" and written["error"]["message"] == "worker died"
     assert records.check_outputs(img, lab, rec, job.config).state == "incomplete"
+
+
+def test_run_options_as_keywords_or_one_object(folder, tmp_path):
+    """Seed, device, preset and channel axis: keywords or one RunOptions, checked by it."""
+    out = tmp_path / "o"
+    with pytest.raises(ValueError, match="not both"):
+        batch.run(folder, method="kmeans", out_dir=out, options=RunOptions(seed=1), seed=2)
+    with pytest.raises(TypeError, match="RunOptions"):
+        batch.run(folder, method="kmeans", out_dir=out, options={"seed": 1})
+    with pytest.raises(TypeError, match="channel_axis"):
+        batch.run(folder, method="kmeans", out_dir=out, channel_axis="0")
+    with pytest.raises(ValueError, match="unknown device"):
+        batch.run(folder, method="kmeans", out_dir=out, device="tpu")
+    assert not out.exists()
+    out.mkdir()
+    cfg = {"method": "kmeans", "preset": None, "params": {"n_clusters": 2, "window": 1,
+                                                          "n_init": 1, "max_iter": 30},
+           "seed": 4, "channel_axis": None, "device": "cpu", "model": None}
+    img = folder / "img0.png"
+    lab, rec = outputs.output_paths(out, img)
+    assert batch.segment_file(batch.BatchJob(str(img), str(lab), str(rec), cfg))["status"] == "ok"
+    km = {"n_clusters": 2, "window": 1, "n_init": 1}
+    # the same settings either way: this run's outputs are kept (no cluster is started)
+    assert batch.run(img, method="kmeans", out_dir=out, seed=4, **km).skipped == 1
+    assert batch.run(img, method="kmeans", out_dir=out, options=RunOptions(seed=4),
+                     **km).skipped == 1
+    # the command line's run options are RunOptions' own, with their defaults
+    args = build_parser(["batch"]).parse_args(["batch", str(img), "--out", str(out)])
+    assert run_options(args) == RunOptions()
+    args = build_parser(["batch"]).parse_args(["batch", str(img), "--out", str(out), "--seed",
+                                               "4", "--device", "cpu", "--channel-axis", "2",
+                                               "--preset", "fast"])
+    assert run_options(args) == RunOptions(seed=4, device="cpu", channel_axis=2, preset="fast")
+
+
+def test_names_and_light_import():
+    """Every public name resolves; building the CLI parser imports neither Dask nor zarr."""
+    import subprocess
+    import sys
+
+    for name in batch.__all__:
+        assert getattr(batch, name) is not None
+    code = ("import sys; from napari_useg.cli import build_parser; build_parser(['batch']); "
+            "bad = [m for m in ('distributed', 'dask', 'zarr') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
