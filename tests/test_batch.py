@@ -19,8 +19,10 @@ import pytest
 import tifffile
 
 from napari_useg import batch
-from napari_useg.batch import records
-from napari_useg.cli import main
+from napari_useg.batch import outputs, records
+from napari_useg.cli import build_parser, main
+from napari_useg.cli._params import run_options
+from napari_useg.core.options import RunOptions
 
 KM = {"n_clusters": 3, "window": 1, "n_init": 2}
 
@@ -465,7 +467,7 @@ def test_segment_file_and_output_checks(folder, tmp_path):
                                                           "n_init": 1, "max_iter": 30},
            "seed": 0, "channel_axis": None, "device": "cpu", "model": None}
     img = folder / "img0.png"
-    lab, rec = records.output_paths(out, img)
+    lab, rec = outputs.output_paths(out, img)
     assert records.check_outputs(img, lab, rec, cfg).state == "missing"
     r = batch.segment_file(batch.BatchJob(str(img), str(lab), str(rec), cfg))
     assert r["status"] == "ok" and records.check_outputs(img, lab, rec, cfg).state == "complete"
@@ -483,7 +485,7 @@ def test_segment_file_and_output_checks(folder, tmp_path):
     lab.unlink()
     assert records.check_outputs(img, lab, rec, cfg).state == "incomplete"
     bad = folder / "broken.png"
-    blab, brec = records.output_paths(out, bad)
+    blab, brec = outputs.output_paths(out, bad)
     r = batch.segment_file(batch.BatchJob(str(bad), str(blab), str(brec), cfg))
     assert r["status"] == "error" and not blab.exists()
     assert records.check_outputs(bad, blab, brec, cfg).state == "incomplete"
@@ -516,7 +518,7 @@ def test_lost_task_is_recorded_by_the_client(folder, tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     img = folder / "img0.png"
-    lab, rec = records.output_paths(out, img)
+    lab, rec = outputs.output_paths(out, img)
     job = batch.BatchJob(str(img), str(lab), str(rec), {"method": "kmeans"})
     exc = RuntimeError("worker died")
     res = _collect(job, batch.Outcome(0, job, error="KilledWorker: worker died", exception=exc))
@@ -524,3 +526,41 @@ def test_lost_task_is_recorded_by_the_client(folder, tmp_path):
     written = json.loads(rec.read_text())
     assert written["status"] == "error" and written["error"]["message"] == "worker died"
     assert records.check_outputs(img, lab, rec, job.config).state == "incomplete"
+
+
+def test_run_options_as_keywords_or_one_object(folder, tmp_path):
+    """Seed, device, preset and channel axis: keywords or one RunOptions, checked by it."""
+    out = tmp_path / "o"
+    with pytest.raises(ValueError, match="not both"):
+        batch.run(folder, method="kmeans", out_dir=out, options=RunOptions(seed=1), seed=2)
+    with pytest.raises(TypeError, match="RunOptions"):
+        batch.run(folder, method="kmeans", out_dir=out, options={"seed": 1})
+    with pytest.raises(TypeError, match="channel_axis"):
+        batch.run(folder, method="kmeans", out_dir=out, channel_axis="0")
+    with pytest.raises(ValueError, match="unknown device"):
+        batch.run(folder, method="kmeans", out_dir=out, device="tpu")
+    assert not out.exists()
+    out.mkdir()
+    cfg = {"method": "kmeans", "preset": None, "params": {"n_clusters": 2, "window": 1,
+                                                          "n_init": 1, "max_iter": 30},
+           "seed": 4, "channel_axis": None, "device": "cpu", "model": None}
+    img = folder / "img0.png"
+    lab, rec = outputs.output_paths(out, img)
+    assert batch.segment_file(batch.BatchJob(str(img), str(lab), str(rec), cfg))["status"] == "ok"
+    km = {"n_clusters": 2, "window": 1, "n_init": 1}
+    # the same settings either way: this run's outputs are kept (no cluster is started)
+    assert batch.run(img, method="kmeans", out_dir=out, seed=4, **km).skipped == 1
+    assert batch.run(img, method="kmeans", out_dir=out, options=RunOptions(seed=4),
+                     **km).skipped == 1
+    # the command line's run options are RunOptions' own, with their defaults
+    args = build_parser(["batch"]).parse_args(["batch", str(img), "--out", str(out)])
+    assert run_options(args) == RunOptions()
+    args = build_parser(["batch"]).parse_args(["batch", str(img), "--out", str(out), "--seed",
+                                               "4", "--device", "cpu", "--channel-axis", "2",
+                                               "--preset", "fast"])
+    assert run_options(args) == RunOptions(seed=4, device="cpu", channel_axis=2, preset="fast")
+
+
+def test_public_names_resolve():
+    for name in batch.__all__:
+        assert getattr(batch, name) is not None

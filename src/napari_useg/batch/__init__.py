@@ -9,8 +9,6 @@ and, with a saved model, predicted with one task per tile
 :func:`map_images`) runs any picklable per-item function the same way and is
 shared with ``napari-useg evaluate --jobs``.
 
-Importing this module does not import Dask; starting a run does.
-
 Examples
 --------
 >>> from napari_useg import batch
@@ -27,6 +25,8 @@ From a notebook with a cluster of your own::
               client=client)
 """
 
+from __future__ import annotations
+
 from napari_useg.batch.engine import (
     ClientInfo,
     Outcome,
@@ -38,8 +38,9 @@ from napari_useg.batch.engine import (
     open_client,
     run_on,
 )
-from napari_useg.batch.records import check_outputs, output_paths
-from napari_useg.batch.runner import BatchJob, ImageResult, Summary, run, segment_file
+from napari_useg.batch.outputs import BatchJob, output_paths
+from napari_useg.batch.records import check_outputs
+from napari_useg.batch.runner import ImageResult, Summary, run, segment_file
 from napari_useg.io.collections import IMAGE_SUFFIXES, find_images
 
 __all__ = [

@@ -16,8 +16,6 @@ without Dask's ``MALLOC_TRIM_THRESHOLD_``, which slows NumPy-heavy tasks down (s
 ``_thread_environ``). On an existing cluster each worker gets ``threads_per_worker``
 if given, else its host's cores divided by the task slots (Dask threads) of all
 workers on that host.
-
-``distributed`` is imported only when a function here is called.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 import socket
 import sys
 import traceback as tb_module
@@ -33,6 +32,15 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import dask
+import numpy
+import psutil
+import torch
+from distributed import Client, LocalCluster, as_completed, get_worker
+from tqdm import tqdm
+
+from napari_useg.core.version import __version__
 
 __all__ = [
     "Outcome",
@@ -46,6 +54,10 @@ __all__ = [
     "iter_map",
     "run_on",
     "submit_task",
+    "future_outcome",
+    "describe_error",
+    "worker_address",
+    "task_environment",
     "map_images",
 ]
 
@@ -109,10 +121,8 @@ def machine_cores() -> int:
 
 def _total_memory() -> int | None:
     try:
-        import psutil
-
         return int(psutil.virtual_memory().total)
-    except Exception:  # noqa: BLE001 - psutil is a distributed dependency; be safe
+    except Exception:  # noqa: BLE001 - not every platform reports it
         return None
 
 
@@ -204,8 +214,6 @@ def _thread_environ(threads: int) -> Iterator[None]:
     ``mmap`` and page-faulted anew; measured here, that made k-means on BSDS500
     images 35-60% slower in a worker than in a plain process.
     """
-    import dask
-
     keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in (*keys, _TRIM)}
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
@@ -337,8 +345,6 @@ def open_client(client: Any = None, *, scheduler: str | None = None,
         ``scheduler`` within ``connect_timeout`` seconds; the message names the address.
     """
     check_target(client, scheduler, workers, threads_per_worker)
-    from distributed import Client, LocalCluster
-
     if client is not None:
         yield ClientInfo(client, worker_threads(client, threads_per_worker),
                          threads_per_worker, False)
@@ -404,8 +410,6 @@ def limit_threads(n: int) -> None:
     """Use ``n`` compute threads in this worker (torch intra-op threads)."""
     if _THREADS_SET and _THREADS_SET[0] == n:
         return
-    import torch
-
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     _THREADS_SET[:] = [n]
@@ -416,8 +420,6 @@ def _call(func: Callable[..., Any], item: Any, threads: dict[str, int],
     """The task run on a worker: set the thread count, then ``func(item, *shared)``."""
     n = default_threads
     try:
-        from distributed import get_worker
-
         w = get_worker()
         n = threads.get(w.address, n)
         if n is None:
@@ -429,9 +431,28 @@ def _call(func: Callable[..., Any], item: Any, threads: dict[str, int],
     return func(item, *shared)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """``"ExceptionType: message"`` (just the type when the message is empty)."""
     msg = str(exc)
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def worker_address() -> str | None:
+    """Address of the Dask worker running the calling task (``None`` outside a worker)."""
+    try:
+        return get_worker().address
+    except ValueError:
+        return None
+
+
+def task_environment() -> dict[str, Any]:
+    """Versions, host, process, compute threads and worker of the calling task (for records)."""
+    return {
+        "napari_useg_version": __version__, "numpy_version": numpy.__version__,
+        "torch_version": torch.__version__, "python": platform.python_version(),
+        "host": platform.node(), "pid": os.getpid(), "threads": torch.get_num_threads(),
+        "worker": worker_address(),
+    }
 
 
 def iter_map(func: Callable[..., Any], items: Iterable[Any], *, client: Any = None,
@@ -491,11 +512,19 @@ def submit_task(info: ClientInfo, func: Callable[..., Any], item: Any, *args: An
                               key=key, pure=False)
 
 
+def future_outcome(fut: Any, index: int, item: Any) -> Outcome:
+    """The :class:`Outcome` of a finished future: its value, or its error and traceback."""
+    if fut.status == "finished":
+        return Outcome(index, item, value=fut.result())
+    exc = fut.exception()
+    tb = fut.traceback()
+    text = "".join(tb_module.format_tb(tb)) if tb is not None else None
+    return Outcome(index, item, error=describe_error(exc), traceback=text, exception=exc)
+
+
 def run_on(info: ClientInfo, func: Callable[..., Any], items: Sequence[Any], *,
            shared: Sequence[Any] = (), name: str | None = None) -> Iterator[Outcome]:
     """:func:`iter_map` on a client already opened with :func:`open_client`."""
-    from distributed import as_completed
-
     prefix = name or getattr(func, "__name__", "task")
     run_id = uuid.uuid4().hex[:8]
     c = info.client
@@ -506,14 +535,7 @@ def run_on(info: ClientInfo, func: Callable[..., Any], items: Sequence[Any], *,
     try:
         for fut in as_completed(futures):
             i = index[fut.key]
-            if fut.status == "finished":
-                yield Outcome(i, items[i], value=fut.result())
-            else:
-                exc = fut.exception()
-                tb = fut.traceback()
-                text = "".join(tb_module.format_tb(tb)) if tb is not None else None
-                yield Outcome(i, items[i], error=_describe(exc), traceback=text,
-                              exception=exc)
+            yield future_outcome(fut, i, items[i])
             fut.release()
     finally:
         pending = [f for f in futures if not f.done()]
@@ -552,8 +574,6 @@ def map_images(func: Callable[..., Any], items: Iterable[Any], *, client: Any = 
     out: list[Outcome | None] = [None] * len(items)
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(items), desc=desc, unit="img", file=sys.stderr)
     try:
         for o in iter_map(func, items, client=client, scheduler=scheduler, workers=workers,

@@ -23,7 +23,7 @@ The record stores a SHA-256 over the array's files, checked on every rerun.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import shutil
 import time
@@ -33,78 +33,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
+import dask.array as da
+import imageio.v3 as iio
 import numpy as np
+import tifffile
+import torch
+import zarr
+
+from napari_useg.batch.engine import task_environment, worker_address
+from napari_useg.batch.outputs import BatchJob, now, partial_path, remove_other_format
+from napari_useg.batch.records import RECORD_FORMAT, input_fingerprint, tree_sha256, write_record
+from napari_useg.core.device import resolve_device
+from napari_useg.core.image import channels_last
+from napari_useg.core.tiling import read_window, round_up, tile_windows
+from napari_useg.io.images import read_image
 
 __all__ = [
-    "ZARR_SUFFIX",
-    "PARTIAL_SUFFIX",
-    "DEFAULT_TILE_TASKS_ABOVE",
-    "OUTPUT_FORMATS",
     "TileGrid",
     "image_geometry",
     "open_source",
     "plan_tiles",
-    "tree_sha256",
-    "zarr_header",
+    "place_model",
     "write_labels_zarr",
     "prepare_tiled",
     "predict_tile",
     "finish_tiled",
 ]
 
-ZARR_SUFFIX = "_labels.zarr"
-PARTIAL_SUFFIX = ".partial"
-#: Images with more pixels than this are "large" (64 megapixels).
-DEFAULT_TILE_TASKS_ABOVE = 64_000_000
-OUTPUT_FORMATS = ("auto", "tif", "zarr")
-_CHUNK = 1 << 20
-
 
 # ---------------------------------------------------------------------------- zarr files
-
-
-def _zarr():
-    try:
-        import zarr
-    except ImportError as exc:  # pragma: no cover - zarr is a dependency
-        raise ImportError("zarr output needs the zarr package (pip install zarr)") from exc
-    return zarr
-
-
-def tree_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 over a folder's files: each relative path, size and content, sorted by path.
-
-    Raises
-    ------
-    OSError
-        If the folder cannot be read.
-    """
-    root = Path(path)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder")
-    h = hashlib.sha256()
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = f.relative_to(root).as_posix()
-        h.update(f"{rel}\0{f.stat().st_size}\0".encode())
-        with open(f, "rb") as fh:
-            while block := fh.read(_CHUNK):
-                h.update(block)
-    return h.hexdigest()
-
-
-def zarr_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
-    """Shape and dtype of a zarr labels array, from its metadata (no chunk is read).
-
-    Raises
-    ------
-    ValueError
-        If ``path`` is not a readable zarr array.
-    """
-    try:
-        z = _zarr().open_array(str(path), mode="r")
-        return tuple(int(s) for s in z.shape), str(z.dtype)
-    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not trusted"
-        raise ValueError(f"{path} is not a readable zarr array: {exc}") from exc
 
 
 def _labels_dtype(max_label: int) -> np.dtype:
@@ -114,16 +72,14 @@ def _labels_dtype(max_label: int) -> np.dtype:
 def _create_partial(dest: Path, shape: tuple[int, int], chunk: int, dtype,
                     metadata: dict[str, Any] | None) -> Path:
     """An empty compressed array at ``<dest>.partial`` (an old partial one is discarded)."""
-    partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
+    partial = partial_path(dest)
     if partial.exists():
         shutil.rmtree(partial)
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"folder {dest.parent} does not exist")
-    z = _zarr().open_array(str(partial), mode="w", shape=tuple(int(s) for s in shape),
-                           chunks=(int(chunk), int(chunk)), dtype=dtype, fill_value=0)
+    z = zarr.open_array(str(partial), mode="w", shape=tuple(int(s) for s in shape),
+                        chunks=(int(chunk), int(chunk)), dtype=dtype, fill_value=0)
     if metadata:
-        import json
-
         z.attrs.update(json.loads(json.dumps(metadata, default=str)))
     return partial
 
@@ -177,7 +133,7 @@ def write_labels_zarr(path: str | os.PathLike, labels: np.ndarray, *, chunk: int
     dtype = _labels_dtype(int(labels.max(initial=0)))
     partial = _create_partial(dest, labels.shape, chunk, dtype, metadata)
     try:
-        z = _zarr().open_array(str(partial), mode="r+")
+        z = zarr.open_array(str(partial), mode="r+")
         z[...] = labels.astype(dtype, copy=False)
         _publish(partial, dest, overwrite=overwrite)
     finally:
@@ -195,8 +151,6 @@ _MAX_SOURCES = 2
 
 def _open_uncached(path: Path) -> tuple[Any, Any]:
     if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
         tif = tifffile.TiffFile(path)
         try:
             series = tif.series[0]
@@ -204,17 +158,13 @@ def _open_uncached(path: Path) -> tuple[Any, Any]:
                 arr = tifffile.memmap(path, mode="r")  # windows are page reads
                 tif.close()
                 return arr, None
-            z = _zarr().open_array(series.aszarr(level=0), mode="r")
+            z = zarr.open_array(series.aszarr(level=0), mode="r")
             if int(np.prod(z.chunks)) * 4 <= int(np.prod(z.shape)):
                 # tiles or strips: a window decodes only the blocks it touches
-                import dask.array as da
-
                 return da.from_array(z, chunks=z.chunks), tif
         except Exception:  # noqa: BLE001 - any trouble: decode it whole below
             pass
         tif.close()
-    from napari_useg.io.images import read_image
-
     return read_image(path), None
 
 
@@ -250,19 +200,13 @@ def image_geometry(path: str | os.PathLike, channel_axis: int | None = None) -> 
         If the header cannot be read or the layout is not an image
         (see :func:`napari_useg.core.image.channels_last`).
     """
-    from napari_useg.core.image import channels_last
-
     p = Path(path)
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
             with tifffile.TiffFile(p) as tif:
                 series = tif.series[0]
                 shape, dtype = tuple(series.shape), series.dtype
         else:
-            import imageio.v3 as iio
-
             props = iio.improps(p)
             shape, dtype = tuple(props.shape), props.dtype
     except Exception as exc:  # noqa: BLE001 - any decoder failure
@@ -302,44 +246,43 @@ class TileGrid:
 
 def plan_tiles(model: Any, output: str, tile_size: int, shape: tuple[int, int]) -> TileGrid:
     """Tiles of an image of ``shape`` for ``model`` (same geometry as :meth:`Model.predict`)."""
-    from napari_useg.core.tiling import _windows, round_up
-
     m = int(model.multiple)
     tile = max(m, (int(tile_size) // m) * m)
     margin = round_up(int(model.margin(output)), m)
     h, w = int(shape[0]), int(shape[1])
-    return TileGrid((h, w), tile, margin, m, tuple(_windows(h, w, tile, margin, m)))
+    return TileGrid((h, w), tile, margin, m, tuple(tile_windows(h, w, tile, margin, m)))
 
 
-def _source_view(job: Any, model: Any):
+def _source_view(job: BatchJob, model: Any):
     """The model-checked ``(H, W, C)`` raw view of the job's image."""
     return model.check_image(open_source(job.image), job.config["channel_axis"])
 
 
-def _prepare_device(job: Any, model: Any) -> None:
-    from napari_useg.core.device import resolve_device
+def place_model(model: Any, device: str) -> None:
+    """Move a task's model to ``device`` (resolved on this worker) unless it is there.
 
+    Raises
+    ------
+    ValueError
+        If the task received no model.
+    """
     if model is None:
         raise ValueError("this batch needs its model, but the task received none")
-    dev = resolve_device(job.config["device"])
+    dev = resolve_device(device)
     if model.device != dev:
         model.to(dev)
 
 
-def prepare_tiled(job: Any, grid: TileGrid, model: Any) -> dict[str, Any]:
+def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
     """First task of a tiled image: fingerprint the input, fix the normalisation, open the array.
 
     The normalisation is the one :meth:`Model.predict` would use on the whole
     image (the model's stored ranges, or ranges of this image for per-image
     normalisation, computed from a strided sample as there).
     """
-    import dask
-
-    from napari_useg.batch.records import input_fingerprint
-
     t0 = time.perf_counter()
-    started = _now()
-    _prepare_device(job, model)
+    started = now()
+    place_model(model, job.config["device"])
     fingerprint = input_fingerprint(job.image)
     with dask.config.set(scheduler="synchronous"):
         arr = _source_view(job, model)
@@ -357,16 +300,11 @@ def prepare_tiled(job: Any, grid: TileGrid, model: Any) -> dict[str, Any]:
             "prepare_s": time.perf_counter() - t0, "dtype": str(dtype)}
 
 
-def predict_tile(item: tuple[Any, tuple[int, ...]], prep: dict[str, Any],
+def predict_tile(item: tuple[BatchJob, tuple[int, ...]], prep: dict[str, Any],
                  model: Any) -> dict[str, Any]:
     """Label one tile's window and write its core into the partial array (runs on a worker)."""
-    import dask
-    import torch
-
-    from napari_useg.core.tiling import read_window
-
     job, (ys, ye, xs, xe, wy0, wy1, wx0, wx1) = item
-    _prepare_device(job, model)
+    place_model(model, job.config["device"])
     output = job.config["model"]["output"]
     t0 = time.perf_counter()
     with dask.config.set(scheduler="synchronous"):
@@ -381,27 +319,24 @@ def predict_tile(item: tuple[Any, tuple[int, ...]], prep: dict[str, Any],
                            f"{win.shape[:2]}")
     core = labels[ys - wy0: ye - wy0, xs - wx0: xe - wx0].astype(np.int64) + 1
     t2 = time.perf_counter()
-    partial = Path(job.labels).with_name(Path(job.labels).name + PARTIAL_SUFFIX)
-    z = _zarr().open_array(str(partial), mode="r+")
+    z = zarr.open_array(str(partial_path(job.labels)), mode="r+")
     z[ys:ye, xs:xe] = core.astype(prep["dtype"])
     t3 = time.perf_counter()
     return {"max": int(core.max()), "read_s": t1 - t0, "runtime_s": t2 - t1,
-            "write_s": t3 - t2, "threads": torch.get_num_threads(), "worker": _worker()}
+            "write_s": t3 - t2, "threads": torch.get_num_threads(),
+            "worker": worker_address()}
 
 
-def finish_tiled(job: Any, grid: TileGrid, prep: dict[str, Any],
+def finish_tiled(job: BatchJob, grid: TileGrid, prep: dict[str, Any],
                  *tiles: dict[str, Any]) -> dict[str, Any]:
     """Last task of a tiled image: move the finished array into place and write the record."""
-    from napari_useg.batch.records import RECORD_FORMAT, write_record
-    from napari_useg.batch.runner import _environment, _remove_other_format
-
     dest = Path(job.labels)
-    partial = dest.with_name(dest.name + PARTIAL_SUFFIX)
+    partial = partial_path(dest)
     t0 = time.perf_counter()
     digest = tree_sha256(partial)
     _publish(partial, dest, overwrite=job.replace)
-    _remove_other_format(job)
-    env = _environment()
+    remove_other_format(job)
+    env = task_environment()
     threads = sorted({int(t["threads"]) for t in tiles})
     env["threads"] = threads[0] if len(threads) == 1 else threads
     env["tile_workers"] = sorted({str(t["worker"]) for t in tiles if t["worker"]})
@@ -415,22 +350,8 @@ def finish_tiled(job: Any, grid: TileGrid, prep: dict[str, Any],
         "runtime_s": round(sum(t["runtime_s"] for t in tiles), 4),
         "write_s": round(sum(t["write_s"] for t in tiles) + time.perf_counter() - t0, 4),
         "prepare_s": round(prep["prepare_s"], 4),
-        "started": prep["started"], "finished": _now(), "environment": env,
+        "started": prep["started"], "finished": now(), "environment": env,
     }
     write_record(job.record, record, overwrite=True)
     return record
 
-
-def _now() -> str:
-    from napari_useg.batch.runner import _now as now
-
-    return now()
-
-
-def _worker() -> str | None:
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return None

@@ -11,7 +11,8 @@ For an input ``<stem>.<ext>`` the run writes, in the output folder:
     gets a record with ``"status": "error"`` and the error instead.
 
 Large images are written as ``<stem>_labels.zarr`` instead (a folder; see
-:mod:`napari_useg.batch.large`), with the same record.
+:mod:`napari_useg.batch.large`), with the same record. The names come from
+:func:`napari_useg.batch.outputs.output_paths`.
 
 A rerun trusts an output only when its record is complete (``"status": "ok"``,
 this format), names the same settings and the same input content, and the labels
@@ -28,41 +29,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tifffile
+import zarr
+
+from napari_useg.batch.outputs import labels_format
+from napari_useg.core.atomic import atomic_write
+
 __all__ = [
     "RECORD_FORMAT",
-    "LABELS_SUFFIX",
-    "RECORD_SUFFIX",
-    "output_paths",
     "file_sha256",
+    "tree_sha256",
     "input_fingerprint",
     "read_record",
     "write_record",
     "labels_header",
+    "zarr_header",
     "labels_sha256",
-    "labels_format",
     "Check",
     "check_outputs",
 ]
 
 #: Version of the record layout; records of another version are recomputed.
 RECORD_FORMAT = 1
-LABELS_SUFFIX = "_labels.tif"
-RECORD_SUFFIX = "_labels.json"
 _CHUNK = 1 << 20
-
-
-def output_paths(out_dir: str | os.PathLike, image: str | os.PathLike,
-                 fmt: str = "tif") -> tuple[Path, Path]:
-    """``(labels, record)`` paths of ``image``'s outputs in ``out_dir``.
-
-    ``fmt="zarr"`` names the labels ``<stem>_labels.zarr`` instead of ``<stem>_labels.tif``.
-    """
-    if fmt not in ("tif", "zarr"):
-        raise ValueError(f"fmt must be 'tif' or 'zarr', got {fmt!r}")
-    stem = Path(image).stem
-    out = Path(out_dir)
-    labels = f"{stem}{LABELS_SUFFIX}" if fmt == "tif" else f"{stem}_labels.zarr"
-    return out / labels, out / f"{stem}{RECORD_SUFFIX}"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -71,6 +60,27 @@ def file_sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as fh:
         while block := fh.read(_CHUNK):
             h.update(block)
+    return h.hexdigest()
+
+
+def tree_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 over a folder's files: each relative path, size and content, sorted by path.
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be read.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder")
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = f.relative_to(root).as_posix()
+        h.update(f"{rel}\0{f.stat().st_size}\0".encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -97,24 +107,15 @@ def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
 def write_record(path: str | os.PathLike, record: dict[str, Any], *,
                  overwrite: bool = False) -> Path:
     """Write ``record`` as JSON, atomically (temporary file, then rename)."""
-    from napari_useg.core.atomic import atomic_write
-
     text = json.dumps(record, indent=1, default=str, allow_nan=False)
     with atomic_write(path, overwrite=overwrite, suffix=".json") as tmp:
         tmp.write_text(text)
     return Path(path)
 
 
-def labels_format(path: str | os.PathLike) -> str:
-    """``"zarr"`` for a ``.zarr`` labels folder, ``"tif"`` otherwise."""
-    return "zarr" if Path(path).suffix.lower() == ".zarr" else "tif"
-
-
 def labels_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a labels output: of the file, or over the files of a zarr folder."""
     if labels_format(path) == "zarr":
-        from napari_useg.batch.large import tree_sha256
-
         return tree_sha256(path)
     return file_sha256(path)
 
@@ -127,19 +128,29 @@ def labels_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
     ValueError
         If the file is not a readable TIFF (or zarr array).
     """
-    import tifffile
-
     if labels_format(path) == "zarr":
-        from napari_useg.batch.large import zarr_header
-
         return zarr_header(path)
-
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             return tuple(int(s) for s in series.shape), str(series.dtype)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not trusted"
         raise ValueError(f"{path} is not a readable TIFF: {exc}") from exc
+
+
+def zarr_header(path: str | os.PathLike) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of a zarr labels array, from its metadata (no chunk is read).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a readable zarr array.
+    """
+    try:
+        z = zarr.open_array(str(path), mode="r")
+        return tuple(int(s) for s in z.shape), str(z.dtype)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is "not trusted"
+        raise ValueError(f"{path} is not a readable zarr array: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -1,113 +1,75 @@
-"""Segmenting a collection of image files: :func:`run` (the Python API of ``napari-useg batch``)."""
+"""Segmenting a collection of image files: :func:`run` (the Python API of ``napari-useg batch``).
+
+A run goes in named steps: check the options (:class:`~napari_useg.core.options.RunOptions`
+and the output settings), configure the method or load the saved model, plan one job per
+image (keeping the outputs an earlier run completed), submit the rest to the cluster,
+collect each image's record as it arrives, and write the summary.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 import traceback
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from napari_useg.batch.engine import Outcome, _describe, check_target, open_client, submit_task
+from distributed import as_completed
+from tqdm import tqdm
+
+from napari_useg.api import segment
+from napari_useg.batch.engine import (
+    ClientInfo,
+    Outcome,
+    check_target,
+    future_outcome,
+    open_client,
+    submit_task,
+    task_environment,
+)
 from napari_useg.batch.large import (
-    DEFAULT_TILE_TASKS_ABOVE,
-    OUTPUT_FORMATS,
     TileGrid,
     finish_tiled,
     image_geometry,
+    place_model,
     plan_tiles,
     predict_tile,
     prepare_tiled,
+    write_labels_zarr,
+)
+from napari_useg.batch.outputs import (
+    DEFAULT_TILE_TASKS_ABOVE,
+    LABELS_SUFFIX,
+    OUTPUT_FORMATS,
+    BatchJob,
+    now,
+    output_paths,
+    remove_other_format,
 )
 from napari_useg.batch.records import (
-    LABELS_SUFFIX,
     RECORD_FORMAT,
+    Check,
     check_outputs,
     file_sha256,
     input_fingerprint,
     labels_sha256,
-    output_paths,
     write_record,
 )
+from napari_useg.core.model import WEIGHTS_NAME, Model, load_model
+from napari_useg.core.options import RunOptions
+from napari_useg.core.params import params_to_dict
+from napari_useg.core.registry import get_method
 from napari_useg.io.collections import find_images
+from napari_useg.io.images import read_image, write_labels
 
-__all__ = ["BatchJob", "ImageResult", "Summary", "run", "segment_file", "SUMMARY_NAME"]
+__all__ = ["ImageResult", "Summary", "run", "segment_file", "SUMMARY_NAME"]
 
 #: Summary of the last run, written in the output folder.
 SUMMARY_NAME = "batch_summary.json"
-
-
-@dataclass(frozen=True)
-class BatchJob:
-    """One image of a batch (picklable; shipped to a worker as the task's argument).
-
-    Attributes
-    ----------
-    image : str
-        Input file.
-    labels, record : str
-        Output files.
-    config : dict
-        Settings of the run (method, preset, validated params, seed, channel axis,
-        device, model); stored verbatim in the record.
-    replace : bool
-        Replace existing (untrusted or stale) outputs.
-    fmt : {"tif", "zarr"}
-        Format of the labels output (``labels`` ends in ``.tif`` or ``.zarr``).
-    chunk : int
-        Side of the square chunks of a zarr output.
-    """
-
-    image: str
-    labels: str
-    record: str
-    config: dict[str, Any]
-    replace: bool = False
-    fmt: str = "tif"
-    chunk: int = 512
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _environment() -> dict[str, Any]:
-    import numpy
-    import torch
-
-    from napari_useg import __version__
-
-    env: dict[str, Any] = {
-        "napari_useg_version": __version__, "numpy_version": numpy.__version__,
-        "torch_version": torch.__version__, "python": platform.python_version(),
-        "host": platform.node(), "pid": os.getpid(), "threads": torch.get_num_threads(),
-    }
-    try:
-        from distributed import get_worker
-
-        env["worker"] = get_worker().address
-    except (ImportError, ValueError):
-        env["worker"] = None
-    return env
-
-
-def _remove_other_format(job: BatchJob) -> None:
-    """After a replacing write, drop this image's labels left in the other format."""
-    import shutil
-
-    if not job.replace:
-        return
-    labels = Path(job.labels)
-    other = labels.with_suffix(".tif" if job.fmt == "zarr" else ".zarr")
-    if other.is_dir():
-        shutil.rmtree(other, ignore_errors=True)
-    elif other.exists():
-        other.unlink()
 
 
 def _error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
@@ -136,10 +98,8 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
     dict
         The record written.
     """
-    from napari_useg.io.images import read_image, write_labels
-
     cfg = job.config
-    started, t_start = _now(), time.perf_counter()
+    started, t_start = now(), time.perf_counter()
     record: dict[str, Any] = {"format": RECORD_FORMAT, "status": "ok", "config": cfg,
                               "input": {"path": str(Path(job.image).resolve())}}
     timings: dict[str, float] = {}
@@ -150,19 +110,11 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         timings["read_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if cfg.get("model") is None:
-            from napari_useg.api import segment
-
             labels = segment(image, cfg["method"], preset=cfg["preset"],
                              channel_axis=cfg["channel_axis"], seed=cfg["seed"],
                              device=cfg["device"], **cfg["params"])
         else:
-            if model is None:
-                raise ValueError("this batch needs its model, but the task received none")
-            from napari_useg.core.device import resolve_device
-
-            dev = resolve_device(cfg["device"])
-            if model.device != dev:
-                model.to(dev)
+            place_model(model, cfg["device"])
             labels = model.predict(image, channel_axis=cfg["channel_axis"],
                                    output=cfg["model"]["output"],
                                    tile_size=cfg["model"]["tile_size"])
@@ -172,8 +124,6 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
                 "seed": cfg["seed"], "source": str(job.image),
                 "model": (cfg.get("model") or {}).get("path")}
         if job.fmt == "zarr":
-            from napari_useg.batch.large import write_labels_zarr
-
             write_labels_zarr(job.labels, labels, chunk=job.chunk, overwrite=job.replace,
                               metadata=meta)
         else:
@@ -184,15 +134,15 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         if job.fmt == "zarr":
             record["labels"]["chunks"] = [job.chunk, job.chunk]
         record["tiles"] = None  # one task for the whole image
-        _remove_other_format(job)
+        remove_other_format(job)
         timings["write_s"] = time.perf_counter() - t
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
         record["status"] = "error"
         record["error"] = _error(exc)
     record.update({k: round(v, 4) for k, v in timings.items()})
     record["total_s"] = round(time.perf_counter() - t_start, 4)
-    record["started"], record["finished"] = started, _now()
-    record["environment"] = _environment()
+    record["started"], record["finished"] = started, now()
+    record["environment"] = task_environment()
     write_record(job.record, record, overwrite=True)
     return record
 
@@ -293,10 +243,8 @@ class Summary:
         return text
 
 
-def _model_config(model_path: Path, model: Any, output: str | None,
+def _model_config(model_path: Path, model: Model, output: str | None,
                   tile_size: int) -> dict[str, Any]:
-    from napari_useg.core.model import WEIGHTS_NAME
-
     folder = model_path.parent if model_path.is_file() else model_path
     return {"path": str(folder.resolve()), "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
             "output": model._check_output(output), "tile_size": int(tile_size)}
@@ -320,7 +268,8 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         channel_axis: int | None = None, device: str = "auto",
         model_output: str | None = None, tile_size: int = 512,
         output_format: str = "auto", tile_tasks_above: int = DEFAULT_TILE_TASKS_ABOVE,
-        progress: bool = False, quiet: bool = True, **params: Any) -> Summary:
+        progress: bool = False, quiet: bool = True, options: RunOptions | None = None,
+        **params: Any) -> Summary:
     """Segment every image of a folder (or glob, or list) with one Dask task per image.
 
     Images larger than ``tile_tasks_above`` pixels are written as zarr arrays and,
@@ -376,6 +325,9 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         Progress bar over the images (stderr).
     quiet : bool
         Do not print the dashboard address when a local cluster starts.
+    options : RunOptions, optional
+        ``seed``, ``preset``, ``channel_axis`` and ``device`` as one
+        :class:`~napari_useg.core.options.RunOptions` (then leave those keywords out).
     **params
         Method parameters (override the preset); validated before anything runs.
 
@@ -400,77 +352,138 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
     >>> print(s)  # doctest: +SKIP
     12 image(s): 12 succeeded, 0 failed, 0 skipped (already done) in 9.8 s; outputs in out
     """
-    from napari_useg.core.options import check_seed as _check_seed
-    from napari_useg.core.params import params_to_dict
-    from napari_useg.core.registry import get_method
-
     t0 = time.perf_counter()
     check_target(client, scheduler, workers, threads_per_worker)
-    seed = _check_seed(seed)
-    if channel_axis is not None and (isinstance(channel_axis, bool)
-                                     or not isinstance(channel_axis, int)):
-        raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {device!r}")
+    opts = _run_options(options, seed=seed, preset=preset, channel_axis=channel_axis,
+                        device=device)
+    _check_output_settings(output_format, tile_size, tile_tasks_above)
+    if model is not None:
+        config, loaded = _configure_model(Path(model), method, opts, params, model_output,
+                                          tile_size)
+    else:
+        config, loaded = _configure_method(method, opts, params, model_output), None
+    out = Path(out_dir)
+    plan = _plan(_find_inputs(paths, out), out, config, loaded, output_format=output_format,
+                 tile_size=tile_size, tile_tasks_above=tile_tasks_above, overwrite=overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    results, todo = _resume(plan)
+    if todo:
+        with open_client(client, scheduler=scheduler, workers=workers,
+                         threads_per_worker=threads_per_worker, quiet=quiet) as info:
+            _run_todo(info, config["method"], plan.jobs, todo, results, loaded, progress,
+                      plan.grids)
+    return _summarise(results, out, time.perf_counter() - t0, config)
+
+
+# ---------------------------------------------------------------------------- run: steps
+
+
+def _run_options(options: RunOptions | None, **given: Any) -> RunOptions:
+    """The run's options: ``options``, or built (and so checked) from the keywords."""
+    if options is None:
+        return RunOptions(**given)
+    if not isinstance(options, RunOptions):
+        raise TypeError(f"options must be RunOptions, got {options!r}")
+    defaults = {"seed": 0, "preset": None, "channel_axis": None, "device": "auto"}
+    clash = sorted(k for k, v in given.items() if v != defaults[k])
+    if clash:
+        raise ValueError(f"give {clash} either in options or as keywords, not both")
+    return options
+
+
+def _check_output_settings(output_format: str, tile_size: int, tile_tasks_above: int) -> None:
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {list(OUTPUT_FORMATS)}, "
                          f"got {output_format!r}")
     for name, v in (("tile_size", tile_size), ("tile_tasks_above", tile_tasks_above)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    loaded = None
-    if model is not None:
-        from napari_useg.core.model import load_model
 
-        if params or preset is not None:
-            raise ValueError("with a model, the method's parameters come from the model; "
-                             "drop the parameters/preset (or run without --model)")
-        loaded = load_model(model, device="cpu")
-        m = get_method(loaded.method)
-        if method is not None and get_method(method).name != m.name:
-            raise ValueError(f"the model was trained with {m.name!r}, not {method!r}")
-        param_dict = params_to_dict(loaded.params)
-        model_cfg = _model_config(Path(model), loaded, model_output, tile_size)
-        loaded.receptive_radius()  # measured once here; the workers get the cached value
-        preset_name = None
-    else:
-        if method is None:
-            raise ValueError("give a method (or a saved model)")
-        if model_output is not None:
-            raise ValueError("model_output needs a model")
-        m = get_method(method)
-        required = [i.name for i in m.inputs if i.required]
-        if required:
-            raise ValueError(f"method {m.name!r} needs per-image input(s) {required}, which "
-                             "a batch run cannot supply")
-        bad = sorted(set(params) & {i.name for i in m.inputs})
-        if bad:
-            raise TypeError(f"batch runs take no array inputs ({bad})")
-        param_dict = params_to_dict(m.build(preset, params))
-        preset_name = preset if preset is not None else m.default_preset
-        model_cfg = None
-        if device not in ("auto", "cpu"):
-            from napari_useg.core.device import resolve_device
 
-            resolve_device(device)  # reject a device this machine lacks, before starting
-        if not m.uses_torch:
-            device = "cpu"  # runs on the CPU whatever was asked: no reason to recompute
-    config = json.loads(json.dumps({
-        "method": m.name, "preset": preset_name, "params": param_dict, "seed": seed,
-        "channel_axis": channel_axis, "device": device, "model": model_cfg,
+def _config(method: str, preset: str | None, params: dict[str, Any], opts: RunOptions,
+            device: str, model: dict[str, Any] | None) -> dict[str, Any]:
+    """Settings of the run, as stored in every record (JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps({
+        "method": method, "preset": preset, "params": params, "seed": opts.seed,
+        "channel_axis": opts.channel_axis, "device": device, "model": model,
     }))
-    out = Path(out_dir)
-    files = [f for f in find_images(paths)  # our own outputs, when reading from out_dir
+
+
+def _configure_model(model_path: Path, method: str | None, opts: RunOptions,
+                     params: dict[str, Any], model_output: str | None,
+                     tile_size: int) -> tuple[dict[str, Any], Model]:
+    """Load a saved model (once, here) and the run's settings from it."""
+    if params or opts.preset is not None:
+        raise ValueError("with a model, the method's parameters come from the model; "
+                         "drop the parameters/preset (or run without --model)")
+    loaded = load_model(model_path, device="cpu")
+    m = get_method(loaded.method)
+    if method is not None and get_method(method).name != m.name:
+        raise ValueError(f"the model was trained with {m.name!r}, not {method!r}")
+    model_cfg = _model_config(model_path, loaded, model_output, tile_size)
+    loaded.receptive_radius()  # measured once here; the workers get the cached value
+    config = _config(m.name, None, params_to_dict(loaded.params), opts, opts.device, model_cfg)
+    return config, loaded
+
+
+def _configure_method(method: str | None, opts: RunOptions, params: dict[str, Any],
+                      model_output: str | None) -> dict[str, Any]:
+    """Validate the method and its parameters; the run's settings."""
+    if method is None:
+        raise ValueError("give a method (or a saved model)")
+    if model_output is not None:
+        raise ValueError("model_output needs a model")
+    m = get_method(method)
+    required = [i.name for i in m.inputs if i.required]
+    if required:
+        raise ValueError(f"method {m.name!r} needs per-image input(s) {required}, which "
+                         "a batch run cannot supply")
+    bad = sorted(set(params) & {i.name for i in m.inputs})
+    if bad:
+        raise TypeError(f"batch runs take no array inputs ({bad})")
+    param_dict = params_to_dict(m.build(opts.preset, params))
+    preset = opts.preset if opts.preset is not None else m.default_preset
+    opts.torch_device()  # reject a device this machine lacks, before starting
+    # a method without torch runs on the CPU whatever was asked: no reason to recompute
+    device = opts.device if m.uses_torch else "cpu"
+    return _config(m.name, preset, param_dict, opts, device, None)
+
+
+def _find_inputs(paths: Any, out: Path) -> list[Path]:
+    """The input images (without this run's own outputs, when reading from ``out``)."""
+    files = [f for f in find_images(paths)
              if not (f.name.endswith(LABELS_SUFFIX) and out.is_dir()
                      and f.parent.resolve() == out.resolve())]
     if not files:
         raise ValueError(f"no input images besides the outputs in {out}")
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"out_dir {out} is not a folder")
+    return files
+
+
+@dataclass
+class _Plan:
+    """One job per input image, the verdict on its existing outputs, and tilings by job."""
+
+    jobs: list[BatchJob] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    grids: dict[int, TileGrid] = field(default_factory=dict)
+
+
+def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | None, *,
+          output_format: str, tile_size: int, tile_tasks_above: int,
+          overwrite: bool) -> _Plan:
+    """Plan every image: its output format, whether its outputs can be kept, its tiles.
+
+    Raises
+    ------
+    ValueError
+        When an output would replace an input.
+    FileExistsError
+        When outputs made with other settings exist and ``overwrite`` is false.
+    """
     inputs = {f.resolve() for f in files}
-    jobs: list[BatchJob] = []
-    checks: list = []
-    grids: dict[int, TileGrid] = {}
+    plan = _Plan()
     stale: list[tuple[Path, str]] = []
     auto = output_format == "auto"
     for f in files:
@@ -484,9 +497,9 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         fmt = "zarr" if output_format == "zarr" else "tif"
         chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=auto)
         hw = None
-        if chk.state != "complete" and (auto or (fmt == "zarr" and loaded is not None)):
+        if chk.state != "complete" and (auto or (fmt == "zarr" and model is not None)):
             try:
-                hw = image_geometry(f, channel_axis)
+                hw = image_geometry(f, config["channel_axis"])
             except (ValueError, TypeError, OSError):
                 hw = None  # the task reads it, fails and records why
         large = hw is not None and hw[0] * hw[1] > tile_tasks_above
@@ -495,38 +508,48 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
             chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=True)
         if chk.state == "stale" and not overwrite:
             stale.append((f, chk.reason))
-        if large and fmt == "zarr" and loaded is not None and chk.state != "complete":
-            assert model_cfg is not None and hw is not None
-            grids[len(jobs)] = plan_tiles(loaded, model_cfg["output"], tile_size, hw)
-        checks.append(chk)
-        jobs.append(BatchJob(str(f), str(paths_by_fmt[fmt][0]), str(record), config,
-                             replace=chk.state in ("incomplete", "stale"), fmt=fmt,
-                             chunk=grids[len(jobs)].tile if len(jobs) in grids else tile_size))
+        i = len(plan.jobs)
+        if large and fmt == "zarr" and model is not None and chk.state != "complete":
+            assert config["model"] is not None and hw is not None
+            plan.grids[i] = plan_tiles(model, config["model"]["output"], tile_size, hw)
+        plan.checks.append(chk)
+        plan.jobs.append(BatchJob(str(f), str(paths_by_fmt[fmt][0]), str(record), config,
+                                  replace=chk.state in ("incomplete", "stale"), fmt=fmt,
+                                  chunk=plan.grids[i].tile if i in plan.grids else tile_size))
     if stale:
         f, why = stale[0]
         raise FileExistsError(
             f"{len(stale)} image(s) already have outputs in {out} that this run would replace "
             f"(e.g. {f.name}: {why}); use another out_dir or pass overwrite=True "
             "(CLI: --overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
-    results: list[ImageResult | None] = [None] * len(jobs)
+    return plan
+
+
+def _resume(plan: _Plan) -> tuple[list[ImageResult | None], list[int]]:
+    """Results of the images whose outputs are kept, and the indices of the others."""
+    results: list[ImageResult | None] = [None] * len(plan.jobs)
     todo: list[int] = []
-    for i, (job, chk) in enumerate(zip(jobs, checks, strict=True)):
+    for i, (job, chk) in enumerate(zip(plan.jobs, plan.checks, strict=True)):
         if chk.state == "complete":
             results[i] = _result_from_record(job, chk.record, "skipped", chk.labels)
         else:
             todo.append(i)
-    if todo:
-        with open_client(client, scheduler=scheduler, workers=workers,
-                         threads_per_worker=threads_per_worker, quiet=quiet) as info:
-            _run_todo(info, m.name, jobs, todo, results, loaded, progress, grids)
+    return results, todo
+
+
+def _summarise(results: list[ImageResult | None], out: Path, elapsed: float,
+               config: dict[str, Any]) -> Summary:
+    """The run's :class:`Summary`, also written as ``batch_summary.json``."""
     assert all(r is not None for r in results)
-    summary = Summary(results, out, time.perf_counter() - t0, config)  # type: ignore[arg-type]
+    summary = Summary(results, out, elapsed, config)  # type: ignore[arg-type]
     write_record(out / SUMMARY_NAME, summary.to_dict(), overwrite=True)
     return summary
 
 
-def _submit_image(info: Any, job: BatchJob, grid: TileGrid | None, model_f: Any,
+# ---------------------------------------------------------------------------- run: on the cluster
+
+
+def _submit_image(info: ClientInfo, job: BatchJob, grid: TileGrid | None, model_f: Any,
                   key: str) -> tuple[Any, list[Any]]:
     """Submit one image: one task, or (tiled) prepare -> one task per tile -> finish.
 
@@ -541,16 +564,9 @@ def _submit_image(info: Any, job: BatchJob, grid: TileGrid | None, model_f: Any,
     return submit_task(info, finish_tiled, job, grid, prep, *tiles, key=f"{key}-finish"), tiles
 
 
-def _run_todo(info: Any, name: str, jobs: list[BatchJob], todo: list[int],
-              results: list[ImageResult | None], model: Any, progress: bool,
-              grids: dict[int, TileGrid] | None = None) -> None:
-    import uuid
-
-    from distributed import as_completed
-
-    grids = grids or {}
-    c = info.client
-    model_f = c.scatter([model], broadcast=True, hash=False)[0] if model is not None else None
+def _submit(info: ClientInfo, name: str, jobs: list[BatchJob], todo: list[int],
+            grids: dict[int, TileGrid], model_f: Any) -> tuple[list[Any], dict[str, int]]:
+    """Submit the images to do: all their futures, and the key of each image's last one."""
     run_id = uuid.uuid4().hex[:8]
     final: dict[str, int] = {}  # key of an image's last future -> its index in jobs
     futures: list[Any] = []
@@ -559,35 +575,24 @@ def _run_todo(info: Any, name: str, jobs: list[BatchJob], todo: list[int],
                                    f"useg-{name}-{run_id}-{i}")
         final[fut.key] = i
         futures += [fut, *tiles]
+    return futures, final
+
+
+def _run_todo(info: ClientInfo, name: str, jobs: list[BatchJob], todo: list[int],
+              results: list[ImageResult | None], model: Model | None, progress: bool,
+              grids: dict[int, TileGrid] | None = None) -> None:
+    """Submit the images to do and fill in their results as they finish."""
+    grids = grids or {}
+    c = info.client
+    model_f = c.scatter([model], broadcast=True, hash=False)[0] if model is not None else None
+    futures, final = _submit(info, name, jobs, todo, grids, model_f)
     n_tiles = sum(len(grids[i].windows) for i in todo if i in grids)
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="img",
                    file=sys.stderr)
-    n_failed = tiles_done = 0
     try:
-        for fut in as_completed(futures):
-            i = final.get(fut.key)
-            if i is None:  # a tile: progress only (the finishing task keeps it alive)
-                tiles_done += 1
-                if bar is not None:
-                    bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles))
-                continue
-            if fut.status == "finished":
-                o = Outcome(i, jobs[i], value=fut.result())
-            else:
-                exc = fut.exception()
-                tb = fut.traceback()
-                text = "".join(traceback.format_tb(tb)) if tb is not None else None
-                o = Outcome(i, jobs[i], error=_describe(exc), traceback=text, exception=exc)
-            fut.release()
-            results[i] = res = _collect(jobs[i], o)
-            n_failed += res.status == "failed"
-            if bar is not None:
-                bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles), refresh=False)
-                bar.update(1)
+        _collect_all(futures, final, jobs, results, bar, n_tiles)
     finally:
         pending = [f for f in futures if not f.done()]
         if pending:
@@ -596,6 +601,26 @@ def _run_todo(info: Any, name: str, jobs: list[BatchJob], todo: list[int],
             model_f.release()
         if bar is not None:
             bar.close()
+
+
+def _collect_all(futures: list[Any], final: dict[str, int], jobs: list[BatchJob],
+                 results: list[ImageResult | None], bar: Any, n_tiles: int) -> None:
+    """Fill in each image's result as its last future finishes; count tiles on the way."""
+    n_failed = tiles_done = 0
+    for fut in as_completed(futures):
+        i = final.get(fut.key)
+        if i is None:  # a tile: progress only (the finishing task keeps it alive)
+            tiles_done += 1
+            if bar is not None:
+                bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles))
+            continue
+        o = future_outcome(fut, i, jobs[i])
+        fut.release()
+        results[i] = res = _collect(jobs[i], o)
+        n_failed += res.status == "failed"
+        if bar is not None:
+            bar.set_postfix(_postfix(n_failed, tiles_done, n_tiles), refresh=False)
+            bar.update(1)
 
 
 def _postfix(failed: int, tiles_done: int, n_tiles: int) -> dict[str, Any]:
@@ -614,7 +639,7 @@ def _collect(job: BatchJob, o: Outcome) -> ImageResult:
     rec = {"format": RECORD_FORMAT, "status": "error", "config": job.config,
            "input": {"path": str(Path(job.image).resolve())},
            "error": _error(o.exception or RuntimeError(o.error), o.traceback or ""),
-           "finished": _now(), "environment": {"worker": None, "note": "recorded by the client"}}
+           "finished": now(), "environment": {"worker": None, "note": "recorded by the client"}}
     try:
         write_record(job.record, rec, overwrite=True)
     except Exception as exc:  # noqa: BLE001 - still report the image as failed

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from napari_useg.batch.large import DEFAULT_TILE_TASKS_ABOVE, OUTPUT_FORMATS
-from napari_useg.cli._params import add_method_options, collect_params, preparse_method
+from napari_useg.batch.outputs import DEFAULT_TILE_TASKS_ABOVE, OUTPUT_FORMATS
+from napari_useg.batch.runner import run as run_batch
+from napari_useg.cli._params import (
+    add_method_options,
+    add_run_options,
+    collect_params,
+    preparse_method,
+    run_options,
+)
 
 NAME = "batch"
 HELP = ("segment every image of folders/globs with one Dask task per image (per tile for "
@@ -55,31 +62,26 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                        help="processes of the local cluster (default: sized to the machine)")
     parser.add_argument("--threads-per-worker", type=_positive, default=None, metavar="T",
                         help="compute threads of each image's task (default: cores / workers)")
-    parser.add_argument("--preset", default=None, help="named parameter set, e.g. paper or fast")
-    parser.add_argument("--channel-axis", type=int, default=None,
-                        help="axis of each image holding channels (RGB is detected)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of every image "
-                                                            "(default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace outputs made with other settings or from changed inputs "
                              "(up-to-date outputs are always kept)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar and no dashboard address")
+    add_run_options(parser, help={
+        "seed": "random seed of every image",
+        "channel_axis": "axis of each image holding channels (RGB is detected)",
+    })
     add_method_options(parser, preparse_method(argv, default=""))
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_useg.batch import run as run_batch
-
     if args.method is None and args.model is None:
         raise ValueError("give --method (or --model)")
     # an unreachable --scheduler raises SchedulerUnreachableError, a ValueError: one line
     summary = run_batch(
         args.inputs, method=args.method, out_dir=args.out, scheduler=args.scheduler,
         workers=args.workers, threads_per_worker=args.threads_per_worker,
-        model=args.model, seed=args.seed, preset=args.preset, overwrite=args.overwrite,
-        channel_axis=args.channel_axis, device=args.device,
+        model=args.model, options=run_options(args), overwrite=args.overwrite,
         model_output=args.model_output, tile_size=args.tile_size,
         output_format=args.output_format, tile_tasks_above=args.tile_tasks_above,
         progress=not args.quiet, quiet=args.quiet, **collect_params(args))

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["reflect_index", "read_window", "tile_starts", "predict_tiled", "round_up"]
+__all__ = ["reflect_index", "read_window", "tile_starts", "tile_windows", "predict_tiled",
+           "round_up"]
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -67,8 +68,13 @@ def tile_starts(length: int, tile: int) -> list[int]:
     return list(range(0, int(length), int(tile)))
 
 
-def _windows(h: int, w: int, tile: int, margin: int,
-             multiple: int) -> Iterator[tuple[int, int, int, int, int, int, int, int]]:
+def tile_windows(h: int, w: int, tile: int, margin: int,
+                 multiple: int) -> Iterator[tuple[int, int, int, int, int, int, int, int]]:
+    """``(ys, ye, xs, xe, wy0, wy1, wx0, wx1)`` per tile: its core and the window read for it.
+
+    Cores of ``tile`` px (the last ones shorter), windows extended by ``margin`` on every
+    side and rounded up to a ``multiple`` of the network's down-sampling factor.
+    """
     for ys in tile_starts(h, tile):
         ye = min(ys + tile, h)
         for xs in tile_starts(w, tile):
@@ -136,7 +142,7 @@ def predict_tiled(
     margin = round_up(int(margin), multiple)
     h, w = int(image.shape[0]), int(image.shape[1])
     out = np.empty((h, w), dtype=dtype)
-    wins = list(_windows(h, w, tile, margin, multiple))
+    wins = list(tile_windows(h, w, tile, margin, multiple))
     for i, (ys, ye, xs, xe, wy0, wy1, wx0, wx1) in enumerate(wins, 1):
         raw = read_window(image, wy0, wy1, wx0, wx1)
         win = normalise(raw) if normalise is not None else raw.astype(np.float32)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg import __version__
 from napari_useg.core.atomic import atomic_write
+from napari_useg.core.version import __version__
 
 __all__ = ["RECORD_VERSION", "write_text", "save_record", "load_record", "load_arrays",
            "prepare_results_folder"]
