@@ -340,3 +340,22 @@ def test_widget_never_overwrites_edited_labels(make_napari_viewer, qtbot):
     widget.apply()
     wait_done(qtbot, widget)
     assert not is_edited(layer) and (layer.data != 7).all()
+
+
+def test_widget_stop_during_apply_writes_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(rgb(0), name="a", rgb=True)
+    viewer.add_image(rgb(1, (256, 256)), name="big", rgb=True)
+    widget = dock(viewer)
+    set_tiny(widget, "iic")
+    widget.train_layers.value = [viewer.layers["a"]]
+    widget.train()
+    wait_done(qtbot, widget)
+    widget.apply_image.value = viewer.layers["big"]
+    widget.tile_size.value = 16  # 256 tiles: Stop comes long before the last one
+    widget.apply()
+    assert widget.stop_button.enabled
+    widget.stop()
+    wait_done(qtbot, widget)
+    assert "stopped" in widget.status.value and "big iic labels" not in viewer.layers
+    assert widget.apply_button.enabled and widget.train_button.enabled
