@@ -1,4 +1,4 @@
-"""Dataset-level models on layers: the Qt-free core (layers_model) and the model widget."""
+"""Dataset-level models on layers: the Qt-free jobs (model_jobs) and the model widget."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import pytest
 from napari.components import ViewerModel
 
 import napari_useg
-from napari_useg.viewer.layers import META_KEY, checksum, is_edited
-from napari_useg.viewer.layers_model import (
+from napari_useg.viewer.model_jobs import (
     dataset_methods,
-    images_from_layers,
     make_prediction,
     make_training,
     predict_on_layer,
     train_on_layers,
 )
+from napari_useg.viewer.output import META_KEY, checksum, is_edited
+from napari_useg.viewer.sources import images_from_layers
 from synthetic import three_regions
 
 #: Smallest settings that train in well under a second (see test_model_io.py).
@@ -43,13 +43,12 @@ def rgb(seed: int, shape=(32, 40)) -> np.ndarray:
     return three_regions(shape, seed=seed)[0]
 
 
-def run_to_end(gen):
-    """Iterate a generator to its end; its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+def run_until(job, should_stop):
+    """Run a job, asking it to stop once ``should_stop()``; the result of its last item."""
+    for p in job.iter():
+        if not p.done and should_stop():
+            job.stop()
+    return p.result
 
 
 # --------------------------------------------------------------------------- Qt-free core
@@ -111,19 +110,19 @@ def test_stop_keeps_exactly_the_steps_done():
     a = rgb(0)
     v.add_image(a, name="a", rgb=True)
     job = make_training("a", "inmars", viewer=v, **dict(TINY["inmars"], steps=500))
-    model = run_to_end(job.iter(should_stop=lambda: job.last.step >= 3))
+    model = run_until(job, lambda: job.last.step >= 3)
     assert job.last.step == 3 and job.stopped_at == 3
     assert model.training["stopped_at"] == 3 and model.training["planned_steps"] == 500
     ref = napari_useg.fit([a], "inmars", **dict(TINY["inmars"], steps=3))
     np.testing.assert_array_equal(model.predict(a), ref.predict(a))
     # with a checkpoint every 2 steps, stopping after step 3 keeps the model of step 2
     job = make_training("a", "iic", viewer=v, checkpoint_every=2, **dict(TINY["iic"], steps=50))
-    model = run_to_end(job.iter(should_stop=lambda: job.last.step >= 3))
+    model = run_until(job, lambda: job.last.step >= 3)
     assert model.training["stopped_at"] == 2
     ref = napari_useg.fit([a], "iic", **dict(TINY["iic"], steps=2))
     np.testing.assert_array_equal(model.predict(a), ref.predict(a))
     job = make_training("a", "iic", viewer=v, checkpoint_every=5, **dict(TINY["iic"], steps=50))
-    assert run_to_end(job.iter(should_stop=lambda: True)) is None  # before any checkpoint
+    assert run_until(job, lambda: True) is None  # before any checkpoint
 
 
 def test_predict_on_layer_dask_stack_realign_and_edits():
@@ -316,7 +315,7 @@ def test_widget_stop_keeps_model(make_napari_viewer, qtbot):
     widget.train_layers.value = [viewer.layers["a"]]
     widget.train()
     qtbot.waitUntil(lambda: widget.last_progress is not None
-                    and widget.last_progress.step >= 2, timeout=TIMEOUT)
+                    and widget.last_progress.snap.step >= 2, timeout=TIMEOUT)
     widget.stop()
     wait_done(qtbot, widget)
     tr = widget.model.training
@@ -377,3 +376,22 @@ def test_widget_never_overwrites_edited_labels(make_napari_viewer, qtbot):
     widget.apply()
     wait_done(qtbot, widget)
     assert not is_edited(layer) and (layer.data != 7).all()
+
+
+def test_widget_stop_during_apply_writes_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(rgb(0), name="a", rgb=True)
+    viewer.add_image(rgb(1, (256, 256)), name="big", rgb=True)
+    widget = dock(viewer)
+    set_tiny(widget, "iic")
+    widget.train_layers.value = [viewer.layers["a"]]
+    widget.train()
+    wait_done(qtbot, widget)
+    widget.apply_image.value = viewer.layers["big"]
+    widget.tile_size.value = 16  # 256 tiles: Stop comes long before the last one
+    widget.apply()
+    assert widget.stop_button.enabled
+    widget.stop()
+    wait_done(qtbot, widget)
+    assert "stopped" in widget.status.value and "big iic labels" not in viewer.layers
+    assert widget.apply_button.enabled and widget.train_button.enabled

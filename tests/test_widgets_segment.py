@@ -7,7 +7,7 @@ import pytest
 
 from napari_useg import segment
 from napari_useg.core.registry import all_methods
-from napari_useg.viewer.layers import META_KEY, is_edited
+from napari_useg.viewer.output import META_KEY, is_edited
 
 pytest.importorskip("qtpy")
 

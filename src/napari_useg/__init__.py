@@ -27,8 +27,8 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method, list_methods
 from napari_useg.core.version import __version__
-from napari_useg.viewer.layers import run_on_layer  # Qt-free; imports napari only when called
-from napari_useg.viewer.layers_model import predict_on_layer, train_on_layers
+from napari_useg.viewer.model_jobs import predict_on_layer, train_on_layers
+from napari_useg.viewer.segment_job import run_on_layer  # Qt-free; imports napari when called
 
 __all__ = [
     "__version__",

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_useg.core.labels import sequential
 from napari_useg.io.bsds import is_bsds_gt, read_bsds_gt, write_bsds_gt
 
 __all__ = ["bsds_layer_data", "get_bsds_reader", "write_bsds"]
@@ -145,8 +146,6 @@ def write_bsds(path: str, layer_data: list[LayerData]) -> list[str]:
         raise ValueError("no layers to write")
     relabel = any(m.size and (int(m.min()) < 1 or int(m.max()) > 65535) for m in maps)
     if relabel:
-        from napari_useg.core.labels import sequential
-
         maps = [sequential(m) if m.size and (int(m.min()) < 1 or int(m.max()) > 65535) else m
                 for m in maps]
     out = write_bsds_gt(path, maps, overwrite=True)

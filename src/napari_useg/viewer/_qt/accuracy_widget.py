@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import napari.layers
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
 from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QApplication
 
-from napari_useg.viewer.layers import score_layers
+from napari_useg.viewer.scoring import score_layers
 
 __all__ = ["AccuracyWidget", "format_value"]
 
@@ -76,8 +78,6 @@ class AccuracyWidget(Container):
             self.ground_truth.value = labels[-2][1]
 
     def _labels_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
-        import napari.layers
-
         return [(lay.name, lay) for lay in self.viewer.layers
                 if isinstance(lay, napari.layers.Labels)]
 
@@ -112,8 +112,6 @@ class AccuracyWidget(Container):
 
     def copy(self, *_: Any) -> str:
         """Copy the table to the clipboard (tab-separated); returns the text."""
-        from qtpy.QtWidgets import QApplication
-
         text = self.table_text()
         QApplication.clipboard().setText(text)
         return text

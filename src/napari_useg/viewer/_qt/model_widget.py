@@ -4,24 +4,27 @@ Three parts, top to bottom:
 
 * **Train**: pick one or more Image layers (a stack layer counts as one image per
   slice), a dataset-level method, its preset and parameters (generated from the
-  method's declaration, as in the segmentation widget), seed and device. Train runs
-  :meth:`napari_useg.viewer.layers_model.TrainingJob.iter` in a napari thread worker; Stop
-  ends training between two steps and **keeps the model trained so far** (rebuilt
-  from the checkpoint written every ``checkpoint every`` steps).
+  method's declaration, as in the segmentation widget), and the run options (generated
+  from :class:`~napari_useg.core.options.FitOptions`). Train runs
+  :meth:`napari_useg.viewer.model_jobs.TrainingJob.iter` in a
+  :class:`~napari_useg.viewer._qt.worker.JobWorker`; Stop ends training between two
+  steps and **keeps the model trained so far** (rebuilt from the checkpoint written
+  every ``checkpoint every`` steps).
 * **Model**: what the widget holds (trained or loaded), Save to a folder, Load a folder.
 * **Apply**: predict the model on an Image layer in a worker (tiled, dask read tile by
   tile) into the Labels layer ``"<image> <method> labels"``; a layer the user edited is
-  never overwritten without asking.
+  never overwritten without asking. Stop ends a prediction after its current tile,
+  writing nothing.
 
-Everything that is not Qt lives in :mod:`napari_useg.viewer.layers_model`.
+Everything that is not Qt lives in :mod:`napari_useg.viewer.model_jobs`.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
+import napari.layers
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -33,30 +36,32 @@ from magicgui.widgets import (
     Select,
     SpinBox,
 )
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from napari_useg.core.device import available_devices
-from napari_useg.core.progress import Progress
+from napari_useg.core.model import load_model
+from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.registry import Method
+from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
 from napari_useg.viewer._qt.param_controls import control_for
-from napari_useg.viewer._qt.segment_widget import ask_overwrite_dialog, choose_output
-from napari_useg.viewer.layers_model import (
+from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
+from napari_useg.viewer._qt.worker import JobWorker
+from napari_useg.viewer.jobs import Job, JobProgress
+from napari_useg.viewer.model_jobs import (
+    CHECKPOINT_EVERY,
     PredictionJob,
     TrainingJob,
     dataset_methods,
     describe_fit,
-    layer_channels,
     make_prediction,
     make_training,
     write_prediction,
 )
+from napari_useg.viewer.output import choose_output
+from napari_useg.viewer.sources import layer_channels
 
 __all__ = ["ModelWidget"]
 
-_NO_AXIS = "none"
 _PROGRESS_MAX = 1000
-_POLL_MS = 150  # tile progress of a prediction is polled at this interval
 
 
 def _heading(text: str) -> Label:
@@ -78,11 +83,16 @@ class ModelWidget(Container):
         The model trained or loaded last.
     model_path : str or None
         Folder the model was saved to or loaded from.
-    worker : GeneratorWorker or None
+    worker : napari_useg.viewer._qt.worker.JobWorker or None
         The running training or prediction worker.
     ask_overwrite : callable
         ``ask_overwrite(layer) -> "overwrite" | "new" | "cancel"`` before writing over a
         Labels layer the user edited (a dialog by default; replace it in scripts/tests).
+    run_controls : napari_useg.viewer._qt.run_controls.RunControls
+        The training options (``channel_axis``, ``preset``, ``seed``, ``device``,
+        ``normalisation``, ``checkpoint_every``), also attributes of the same names.
+    apply_controls : napari_useg.viewer._qt.run_controls.RunControls
+        The channel axis of the layer to apply the model to (``apply_axis``).
     """
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -90,13 +100,11 @@ class ModelWidget(Container):
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.model: Any = None
         self.model_path: str | None = None
-        self.worker: Any = None
+        self.worker: JobWorker | None = None
         self.training: TrainingJob | None = None
         self.prediction: PredictionJob | None = None
-        self.last_progress: Progress | None = None
-        self._stop = threading.Event()
+        self.last_progress: JobProgress | None = None
         self._target: Any = None
-        self._timer: Any = None
         self.ask_overwrite = lambda layer: ask_overwrite_dialog(self.native, layer)
         self._methods: dict[str, Method] = dataset_methods()
 
@@ -107,36 +115,34 @@ class ModelWidget(Container):
                     "a stack layer is one training image",
         )
         self.train_layers.native.setMaximumHeight(90)
-        self.channel_axis = ComboBox(
-            label="channel axis", choices=self._train_axis_choices,
-            tooltip="axis of multichannel (non-RGB) layers holding the channels; other axes "
-                    "before the last two index images",
-        )
         names = sorted(self._methods)
         self.method = ComboBox(
             label="method", choices=[(f"{n} - {self._methods[n].title}", n) for n in names],
             value=names[0] if names else None,
         )
+        self.run_controls = RunControls(
+            FitOptions,
+            ["channel_axis", "preset", "seed", "device", "normalisation", "checkpoint_every"],
+            choices={"channel_axis": self._train_axis_choices, "preset": self._preset_choices},
+            tooltips={
+                "channel_axis": "axis of multichannel (non-RGB) layers holding the channels; "
+                                "other axes before the last two index images",
+                "preset": "fill the parameters with a named set of values",
+                "checkpoint_every": "steps between checkpoints: Stop keeps the model of the "
+                                    "last one (1: exactly the steps done; larger saves time "
+                                    "with big networks)",
+            },
+            values={"checkpoint_every": CHECKPOINT_EVERY},
+        )
+        self.channel_axis = self.run_controls["channel_axis"]
+        self.preset = self.run_controls["preset"]
+        self.seed = self.run_controls["seed"]
+        self.device = self.run_controls["device"]
+        self.normalisation = self.run_controls["normalisation"]
+        self.checkpoint_every = self.run_controls["checkpoint_every"]
         self.summary = Label(label="")
         self.summary.native.setWordWrap(True)
-        self.preset = ComboBox(label="preset", choices=self._preset_choices,
-                               tooltip="fill the parameters with a named set of values")
         self.params = Container(name="params", label="", labels=True)
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0,
-                            tooltip="same seed, images and device give the same model")
-        self.device = ComboBox(label="device", choices=available_devices(), value="auto",
-                               tooltip="where the network trains and predicts")
-        self.normalisation = ComboBox(
-            label="normalisation", choices=["dataset", "per_image"], value="dataset",
-            tooltip="dataset: one intensity range for all images, stored in the model (a dim "
-                    "image stays dim); per_image: each image stretched between its own 1st and "
-                    "99.8th percentiles (for mixed exposures or modalities)",
-        )
-        self.checkpoint_every = SpinBox(
-            label="checkpoint every", min=1, max=100000, value=1,
-            tooltip="steps between checkpoints: Stop keeps the model of the last one "
-                    "(1: exactly the steps done; larger saves time with big networks)",
-        )
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
         train_row = Container(layout="horizontal", labels=False, label="",
@@ -157,8 +163,12 @@ class ModelWidget(Container):
         # ---- apply
         self.apply_image = ComboBox(label="apply to", choices=self._image_choices,
                                     tooltip="Image layer to label with the model")
-        self.apply_axis = ComboBox(label="channel axis ", choices=self._apply_axis_choices,
-                                   tooltip="channel axis of a multichannel (non-RGB) layer")
+        self.apply_controls = RunControls(
+            RunOptions, ["channel_axis"], choices={"channel_axis": self._apply_axis_choices},
+            labels={"channel_axis": "channel axis "},
+            tooltips={"channel_axis": "channel axis of a multichannel (non-RGB) layer"},
+        )
+        self.apply_axis = self.apply_controls["channel_axis"]
         self.output = ComboBox(label="output", choices=self._output_choices,
                                tooltip="model output (IIC: main head or over-clustering head)")
         self.tile_size = SpinBox(label="tile size", min=16, max=16384, value=512,
@@ -203,8 +213,6 @@ class ModelWidget(Container):
 
     # ----------------------------------------------------------------- choices
     def _image_layers(self) -> list[Any]:
-        import napari.layers
-
         return [lay for lay in self.viewer.layers if isinstance(lay, napari.layers.Image)]
 
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -212,11 +220,8 @@ class ModelWidget(Container):
 
     @staticmethod
     def _axes(layers: list[Any]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = [(_NO_AXIS, _NO_AXIS)]
-        plain = [lay for lay in layers if not lay.rgb]
-        if plain and plain[0].data.ndim >= 3:
-            out += [(f"{i} (size {n})", i) for i, n in enumerate(plain[0].data.shape)]
-        return out
+        # the axis applies to the multichannel layers of a selection (RGB ones ignore it)
+        return axis_choices(next((lay for lay in layers if not lay.rgb), None))
 
     def _train_axis_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         sel = list(self.train_layers.value or []) if hasattr(self, "train_layers") else []
@@ -228,7 +233,7 @@ class ModelWidget(Container):
 
     def _preset_choices(self, _widget: Any = None) -> list[str]:
         m = self.current_method
-        return list(m.presets) if m is not None and m.presets else ["(defaults)"]
+        return list(m.presets) if m is not None and m.presets else [NO_PRESET]
 
     def _output_choices(self, _widget: Any = None) -> list[str]:
         model = getattr(self, "model", None)
@@ -282,7 +287,7 @@ class ModelWidget(Container):
     def _set_running(self, running: bool) -> None:
         self.train_button.enabled = not running
         self.load_button.enabled = not running
-        self.stop_button.enabled = running and self.training is not None
+        self.stop_button.enabled = running
         has_model = self.model is not None
         self.save_button.enabled = has_model and not running
         self.apply_button.enabled = has_model and not running
@@ -313,22 +318,39 @@ class ModelWidget(Container):
         self.status.value = message
         show_error(message)
 
-    def _start(self, fn: Any, connect: dict[str, Any], **kwargs: Any) -> None:
-        connect = {"errored": self._on_errored, "finished": self._on_finished, **connect}
-        worker = create_worker(fn, _start_thread=False, _connect=connect, **kwargs)
-        self.worker = worker
+    def _start(self, job: Job, on_progress: Any, on_done: Any) -> None:
+        self.last_progress = None
+        self.worker = JobWorker(job, on_progress=on_progress, on_done=on_done,
+                                on_error=self._on_errored, on_finished=self._on_finished)
         self.progress.value = 0
         self._set_running(True)
-        worker.start()
+        self.worker.start()
+
+    def stop(self, *_: Any) -> None:
+        """Stop the running job after its current step (the Stop button).
+
+        Training keeps the model so far; a prediction writes nothing.
+        """
+        if self.worker is not None:
+            self.worker.stop()
+            self.stop_button.enabled = False
+            self.status.value = "stopping after the current step..."
+
+    def _on_progress(self, p: JobProgress) -> None:
+        self.last_progress = p
+        self.progress.value = round(p.fraction * _PROGRESS_MAX)
+        if self.worker is not None and self.worker.job.stopping:
+            return  # keep the "stopping..." message
+        if p.snap is not None:
+            self.status.value = describe_fit(p.snap)
+        elif p.n_slices > 1:
+            self.status.value = f"slice {p.slice_index + 1}/{p.n_slices}"
 
     def _on_errored(self, exc: BaseException) -> None:
         what = "training" if self.training is not None else "prediction"
         self._error(f"napari-useg: {what} failed: {type(exc).__name__}: {exc}")
 
     def _on_finished(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
         self.worker = None
         self.training = None
         self.prediction = None
@@ -342,18 +364,11 @@ class ModelWidget(Container):
         if not layers:
             raise ValueError("no Image layer selected to train on: select one or more in "
                              "'train on'")
-        axis = self.channel_axis.value
-        preset = self.preset.value
         m = self.current_method
         if m is None:
             raise ValueError("no dataset-level method is registered")
-        return make_training(
-            layers, m.name, preset=preset if preset in m.presets else None,
-            channel_axis=None if axis in (None, _NO_AXIS) else int(axis),
-            seed=int(self.seed.value), device=self.device.value,
-            normalisation=self.normalisation.value,
-            checkpoint_every=int(self.checkpoint_every.value), **self.param_values(),
-        )
+        return make_training(layers, m.name, options=self.run_controls.options(),
+                             **self.param_values())
 
     def train(self, *_: Any) -> None:
         """Start training with the current settings (the Train button)."""
@@ -365,29 +380,13 @@ class ModelWidget(Container):
             self._error(f"napari-useg: {exc}")
             return
         self.training = job
-        self.last_progress = None
-        self._stop.clear()
         n = len(job.images.arrays)
         self.status.value = f"training {job.method} on {n} image(s)..."
-        self._start(job.iter, {"yielded": self._on_train_yielded,
-                               "returned": self._on_trained},
-                    should_stop=self._stop.is_set)
+        self._start(job, self._on_progress, self._on_trained)
 
-    def stop(self, *_: Any) -> None:
-        """Stop training after the current step, keeping the model so far (the Stop button)."""
-        if self.worker is not None and self.training is not None:
-            self._stop.set()
-            self.stop_button.enabled = False
-            self.status.value = "stopping after the current step..."
-
-    def _on_train_yielded(self, snap: Progress) -> None:
-        self.last_progress = snap
-        total = max(int(snap.total), 1)
-        self.progress.value = round(min(int(snap.step), total) / total * _PROGRESS_MAX)
-        if not self._stop.is_set():
-            self.status.value = describe_fit(snap)
-
-    def _on_trained(self, model: Any) -> None:
+    def _on_trained(self, p: JobProgress) -> None:
+        self.last_progress = p
+        model = p.result
         if model is None:
             self.status.value = "stopped before the first checkpoint: no model kept"
             show_info(f"napari-useg: {self.status.value}")
@@ -426,8 +425,6 @@ class ModelWidget(Container):
 
     def load(self, *_: Any) -> None:
         """Load the model in the 'load from' folder (the Load model button)."""
-        from napari_useg.core.model import load_model
-
         if self.running:
             return
         path = self.load_path.value
@@ -448,9 +445,8 @@ class ModelWidget(Container):
         img = self.apply_image.value
         if img is None or self.model is None:
             return
-        axis = self.apply_axis.value
         try:
-            c = layer_channels(img, None if axis in (None, _NO_AXIS) else int(axis))
+            c = layer_channels(img, self.apply_controls.values()["channel_axis"])
         except (ValueError, TypeError):
             return
         if c != self.model.n_channels:
@@ -466,10 +462,9 @@ class ModelWidget(Container):
         img = self.apply_image.value
         if img is None:
             raise ValueError("no Image layer to apply the model to")
-        axis = self.apply_axis.value
         return make_prediction(
             img, self.model, output=self.output.value,
-            channel_axis=None if axis in (None, _NO_AXIS) else int(axis),
+            channel_axis=self.apply_controls.options().channel_axis,
             tile_size=int(self.tile_size.value), model_path=self.model_path,
         )
 
@@ -490,29 +485,18 @@ class ModelWidget(Container):
         self.prediction = job
         self._target = target
         self.status.value = f"applying the {job.model.method} model to {job.source.name}..."
-        from qtpy.QtCore import QTimer
+        self._start(job, self._on_progress, self._on_predicted)
 
-        self._timer = QTimer()
-        self._timer.timeout.connect(self._poll)
-        self._timer.start(_POLL_MS)
-        self._start(job.iter, {"yielded": self._on_predict_yielded,
-                               "returned": self._on_predicted})
-
-    def _poll(self) -> None:
-        job = self.prediction
-        if job is not None:
-            self.progress.value = round(job.fraction * _PROGRESS_MAX)
-
-    def _on_predict_yielded(self, done: tuple[int, int]) -> None:
-        self._poll()
-        if done[1] > 1:
-            self.status.value = f"slice {done[0]}/{done[1]}"
-
-    def _on_predicted(self, labels: Any) -> None:
+    def _on_predicted(self, p: JobProgress) -> None:
+        self.last_progress = p
         job = self.prediction
         if job is None:  # pragma: no cover - finished already
             return
-        layer = write_prediction(self.viewer, job, labels, self._target)
+        if p.stopped:
+            self.status.value = "stopped: no labels written"
+            show_info(f"napari-useg: {self.status.value}")
+            return
+        layer = write_prediction(self.viewer, job, p.result, self._target)
         meta = layer.metadata["napari_useg"]
         self.progress.value = _PROGRESS_MAX
         self.status.value = (f"done in {meta['runtime']:.1f} s: {meta['n_labels']} labels in "

@@ -1,20 +1,20 @@
 """The segmentation widget: one method selector, controls generated from the method's declaration.
 
-Run starts a :func:`napari.qt.threading.create_worker` generator worker over
-:meth:`napari_useg.viewer.layers.SegmentationJob.iter`; each yielded snapshot updates the progress
-bar and (every few steps) the output Labels layer in the main thread. Cancel asks the
-worker to stop, which it does before the next method step; the layer keeps the last
-labels written. Everything that is not Qt (resolving layers, stacks, metadata, choosing
-and writing the output layer) lives in :mod:`napari_useg.viewer.layers`.
+Run starts a :class:`~napari_useg.viewer._qt.worker.JobWorker` over
+:meth:`napari_useg.viewer.segment_job.SegmentationJob.iter`; each snapshot updates the
+progress bar and (every few steps) the output Labels layer in the main thread. Cancel
+stops the job before its next method step; the layer keeps the last labels written.
+Everything that is not Qt (resolving layers, stacks, metadata, choosing and writing the
+output layer) lives in :mod:`napari_useg.viewer.segment_job` and
+:mod:`napari_useg.viewer.output`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
+import napari.layers
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -23,80 +23,24 @@ from magicgui.widgets import (
     ProgressBar,
     PushButton,
     Select,
-    SpinBox,
 )
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
-from napari_useg.core.device import available_devices
+from napari_useg.core.options import RunOptions
 from napari_useg.core.registry import Method, all_methods
+from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
 from napari_useg.viewer._qt.param_controls import control_for
-from napari_useg.viewer.layers import (
-    JobProgress,
-    LabelsWriter,
-    SegmentationJob,
-    choose_target,
-    make_job,
-)
+from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
+from napari_useg.viewer._qt.worker import JobWorker
+from napari_useg.viewer.jobs import JobProgress
+from napari_useg.viewer.output import LabelsWriter, choose_output
+from napari_useg.viewer.segment_job import SegmentationJob, make_job
 
 __all__ = ["SegmentWidget"]
 
-_NO_AXIS = "none"
-_NO_PRESET = "(defaults)"
 _PROGRESS_MAX = 1000
 _MIN_REDRAW = 0.2  # seconds between two live updates of the Labels layer
-
-
-def _iterate(job: SegmentationJob) -> Iterator[JobProgress]:
-    """The worker's generator (runs in the worker thread)."""
-    yield from job.iter()
-
-
-def ask_overwrite_dialog(parent: Any, layer: Any) -> str:
-    """Ask before overwriting an edited Labels layer: ``"overwrite"``, ``"new"`` or ``"cancel"``."""
-    from qtpy.QtWidgets import QMessageBox
-
-    box = QMessageBox(parent)
-    box.setIcon(QMessageBox.Icon.Warning)
-    box.setWindowTitle("napari-useg")
-    box.setText(
-        f"The Labels layer {layer.name!r} was edited (or was not made by napari-useg)."
-    )
-    box.setInformativeText("Overwrite it with the new result, or add a new layer?")
-    overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.DestructiveRole)
-    new = box.addButton("Add new layer", QMessageBox.ButtonRole.AcceptRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.setDefaultButton(new)
-    box.exec()
-    clicked = box.clickedButton()
-    if clicked is overwrite:
-        return "overwrite"
-    if clicked is new:
-        return "new"
-    return "cancel"
-
-
-def choose_output(viewer: Any, job: Any, *, keep_both: bool,
-                  ask: Callable[[Any], str]) -> tuple[bool, Any | None]:
-    """Where a widget's result goes: ``(go on, layer to write into or None for a new one)``.
-
-    :func:`napari_useg.viewer.layers.choose_target` finds the layer; ``ask(layer)`` decides
-    (``"overwrite"``, ``"new"`` or ``"cancel"``) when the user edited it. When the layer is
-    reused with the job's shape, its labels become ``job.reference`` so ids (colours) stay.
-    """
-    target, edited = choose_target(viewer, job.output_name, keep_both=keep_both,
-                                   on_edited="overwrite")
-    if edited:
-        answer = ask(target)
-        if answer == "cancel":
-            return False, None
-        if answer not in ("overwrite", "new"):
-            raise ValueError(f"ask_overwrite returned {answer!r}")
-        if answer == "new":
-            target = None
-    if target is not None and tuple(target.data.shape) == job.out_shape:
-        job.reference = np.array(target.data, copy=True)
-    return True, target
+_LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels}
 
 
 class SegmentWidget(Container):
@@ -113,17 +57,20 @@ class SegmentWidget(Container):
         ``ask_overwrite(layer) -> "overwrite" | "new" | "cancel"``, called before
         overwriting a Labels layer the user has edited. A dialog by default; replace it
         to script or test the widget.
-    worker : napari.qt.threading.GeneratorWorker or None
+    worker : napari_useg.viewer._qt.worker.JobWorker or None
         The running worker.
-    writer : napari_useg.viewer.layers.LabelsWriter or None
+    writer : napari_useg.viewer.output.LabelsWriter or None
         Writes into the output layer of the current (or last) run.
+    run_controls : napari_useg.viewer._qt.run_controls.RunControls
+        The run-option controls (``channel_axis``, ``preset``, ``seed``, ``device``,
+        ``preview_every``), also reachable as attributes of the same names.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(labels=True)
         # napari passes a proxy that warns on private access; the layer helpers need the viewer
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self.worker: Any = None
+        self.worker: JobWorker | None = None
         self.writer: LabelsWriter | None = None
         self.last_progress: JobProgress | None = None
         self._pending: JobProgress | None = None
@@ -139,31 +86,34 @@ class SegmentWidget(Container):
                     "as channels (ctrl-click to select several)",
         )
         self.extra_channels.native.setMaximumHeight(70)
-        self.channel_axis = ComboBox(
-            label="channel axis", choices=self._axis_choices,
-            tooltip="axis of a multichannel (non-RGB) layer holding the channels; every "
-                    "other axis before the last two is a stack segmented slice by slice",
-        )
         names = sorted(self._methods)
         self.method = ComboBox(
             label="method", choices=[(f"{n} - {self._methods[n].title}", n) for n in names],
             value="kanezaki" if "kanezaki" in names else names[0],
         )
+        self.run_controls = RunControls(
+            RunOptions, ["channel_axis", "preset", "seed", "device", "preview_every"],
+            choices={"channel_axis": self._axis_choices, "preset": self._preset_choices},
+            labels={"preview_every": "live update"},
+            tooltips={
+                "channel_axis": "axis of a multichannel (non-RGB) layer holding the channels; "
+                                "every other axis before the last two is a stack segmented "
+                                "slice by slice",
+                "preset": "fill the parameters with a named set of values",
+                "preview_every": "update the Labels layer every this many steps (0: only the "
+                                 "result); Cancel keeps the last update",
+            },
+            values={"preview_every": 5},
+        )
+        self.channel_axis = self.run_controls["channel_axis"]
+        self.preset = self.run_controls["preset"]
+        self.seed = self.run_controls["seed"]
+        self.device = self.run_controls["device"]
+        self.preview_every = self.run_controls["preview_every"]
         self.summary = Label(label="")
         self.summary.native.setWordWrap(True)
-        self.preset = ComboBox(label="preset", choices=self._preset_choices,
-                               tooltip="fill the parameters with a named set of values")
         self.params = Container(name="params", label="", labels=True)
         self.inputs = Container(name="inputs", label="", labels=True)
-        self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0,
-                            tooltip="same seed, image and device give the same labels")
-        self.device = ComboBox(label="device", choices=available_devices(), value="auto",
-                               tooltip="where the network runs (auto: CUDA, then MPS, else CPU)")
-        self.preview_every = SpinBox(
-            label="live update", min=0, max=10000, value=5,
-            tooltip="update the Labels layer every this many steps (0: only the result); "
-                    "Cancel keeps the last update",
-        )
         self.keep_both = CheckBox(
             text="keep previous result (add a new layer)", value=False,
             tooltip="off: re-running updates the layer '<image> <method>'",
@@ -195,9 +145,7 @@ class SegmentWidget(Container):
 
     # ----------------------------------------------------------------- choices
     def _layers(self, kind: str) -> list[Any]:
-        import napari.layers
-
-        cls = {"image": napari.layers.Image, "labels": napari.layers.Labels}[kind]
+        cls = _LAYER_TYPES[kind]
         return [lay for lay in self.viewer.layers if isinstance(lay, cls)]
 
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -211,19 +159,11 @@ class SegmentWidget(Container):
                 if lay is not img and not lay.rgb and lay.data.shape == img.data.shape]
 
     def _axis_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
-        img = self.image.value if hasattr(self, "image") else None
-        if img is None:
-            return [(_NO_AXIS, _NO_AXIS)]
-        if img.rgb:
-            return [("RGB (last axis)", _NO_AXIS)]
-        out = [(_NO_AXIS, _NO_AXIS)]
-        if img.data.ndim >= 3:
-            out += [(f"{i} (size {n})", i) for i, n in enumerate(img.data.shape)]
-        return out
+        return axis_choices(self.image.value if hasattr(self, "image") else None)
 
     def _preset_choices(self, _widget: Any = None) -> list[str]:
         m = self.current_method
-        return list(m.presets) if m.presets else [_NO_PRESET]
+        return list(m.presets) if m.presets else [NO_PRESET]
 
     @property
     def current_method(self) -> Method:
@@ -263,10 +203,7 @@ class SegmentWidget(Container):
         return choices
 
     def _apply_preset(self, *_: Any) -> None:
-        preset = self.preset.value
-        if preset == _NO_PRESET:
-            preset = None
-        values = self.current_method.defaults(preset)
+        values = self.current_method.defaults(self.run_controls.values()["preset"])
         for w in self.params:
             w.value = values[w.name]
 
@@ -281,17 +218,10 @@ class SegmentWidget(Container):
         if image is None:
             raise ValueError("no Image layer to segment: open or select an image first")
         layers = [image, *list(self.extra_channels.value or [])]
-        axis = self.channel_axis.value
-        preset = self.preset.value
         inputs = {w.name: w.value for w in self.inputs if w.value is not None}
-        return make_job(
-            layers if len(layers) > 1 else image, self.method.value,
-            preset=None if preset == _NO_PRESET else preset,
-            channel_axis=None if axis == _NO_AXIS else int(axis),
-            seed=int(self.seed.value), device=self.device.value,
-            preview_every=int(self.preview_every.value), inputs=inputs,
-            **self.param_values(),
-        )
+        return make_job(layers if len(layers) > 1 else image, self.method.value,
+                        options=self.run_controls.options(), inputs=inputs,
+                        **self.param_values())
 
     # ----------------------------------------------------------------- run
     @property
@@ -331,48 +261,51 @@ class SegmentWidget(Container):
         self._last_draw = 0.0
         self.progress.value = 0
         self.status.value = f"running {job.method} on {job.source.name}..."
-        worker = create_worker(
-            _iterate, job, _start_thread=False,
-            _connect={"yielded": self._on_yielded, "returned": self._on_returned,
-                      "errored": self._on_errored, "aborted": self._on_aborted,
-                      "finished": self._on_finished},
-        )
-        self.worker = worker
+        self.worker = JobWorker(job, on_progress=self._on_progress, on_done=self._on_done,
+                                on_error=self._on_errored, on_finished=self._on_finished)
         self._set_running(True)
-        worker.start()
+        self.worker.start()
 
     def cancel(self, *_: Any) -> None:
-        """Ask the running worker to stop before its next step (the Cancel button)."""
+        """Stop the run before its next step, keeping the labels so far (the Cancel button)."""
         if self.worker is not None:
             self.status.value = "cancelling..."
-            self.worker.quit()
+            self.worker.stop()
 
-    def _on_yielded(self, jp: JobProgress) -> None:
-        self.last_progress = jp
-        self.progress.value = round(jp.fraction * _PROGRESS_MAX)
-        self.status.value = jp.describe()
+    def _on_progress(self, p: JobProgress) -> None:
+        self.last_progress = p
+        self.progress.value = round(p.fraction * _PROGRESS_MAX)
+        self.status.value = p.describe()
         if self.writer is None:
             return
         now = time.perf_counter()
-        if jp.labels is not None and (jp.snap.done or now - self._last_draw >= _MIN_REDRAW):
-            self.writer.update(jp)
+        if p.labels is not None and (p.snap.done or now - self._last_draw >= _MIN_REDRAW):
+            self.writer.update(p)
             self._pending = None
             self._last_draw = now
         else:
-            self.writer.track(jp)
-            if jp.labels is not None:
-                self._pending = jp  # drawn later, or when the run ends
+            self.writer.track(p)
+            if p.labels is not None:
+                self._pending = p  # drawn later, or when the run ends
 
     def _flush(self) -> None:
         if self.writer is not None and self._pending is not None:
             self.writer.update(self._pending)
         self._pending = None
 
-    def _on_returned(self, _result: Any = None) -> None:
+    def _on_done(self, p: JobProgress) -> None:
+        self.last_progress = p
         if self.writer is None:
             return
-        self._flush()
-        layer = self.writer.finish("done")
+        self._pending = None
+        self.writer.track(p)
+        if p.stopped:
+            where = p.describe() or "before the first step"
+            layer = self.writer.finish("cancelled", f"cancelled at {where}", labels=p.result)
+            self.status.value = f"cancelled at {where}; {layer.name!r} keeps the last labels"
+            show_info(f"napari-useg: {self.status.value}")
+            return
+        layer = self.writer.finish("done", labels=p.result)
         meta = layer.metadata["napari_useg"]
         self.progress.value = _PROGRESS_MAX
         self.status.value = (
@@ -385,16 +318,6 @@ class SegmentWidget(Container):
         if self.writer is not None:
             self.writer.finish("error", f"{type(exc).__name__}: {exc}")
         self._error(f"napari-useg: {self.method.value} failed: {type(exc).__name__}: {exc}")
-
-    def _on_aborted(self) -> None:
-        if self.writer is None:
-            return
-        self._flush()
-        jp = self.last_progress
-        where = jp.describe() if jp is not None else "before the first step"
-        layer = self.writer.finish("cancelled", f"cancelled at {where}")
-        self.status.value = f"cancelled at {where}; {layer.name!r} keeps the last labels"
-        show_info(f"napari-useg: {self.status.value}")
 
     def _on_finished(self) -> None:
         self.worker = None

@@ -1,4 +1,5 @@
-"""Qt-free orchestration (napari_useg.viewer.layers) on napari's ViewerModel: no window, no Qt."""
+"""Segmentation jobs on napari layers (napari_useg.viewer.segment_job) on napari's ViewerModel:
+no window, no Qt."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from napari.components import ViewerModel
 
 import napari_useg
 from napari_useg import segment
-from napari_useg.viewer import layers as L
+from napari_useg.viewer.output import META_KEY, checksum, is_edited
+from napari_useg.viewer.segment_job import make_job
 
 KM = {"method": "kmeans", "n_clusters": 2, "window": 1}
 
@@ -39,12 +41,12 @@ def test_run_on_layer_writes_labels_with_metadata():
     np.testing.assert_allclose(out.translate, (10.0, -3.0))
     # same labels as the plain API with the same seed (the console path)
     np.testing.assert_array_equal(out.data, segment(img, **KM, seed=4))
-    meta = out.metadata[L.META_KEY]
+    meta = out.metadata[META_KEY]
     assert meta["method"] == "kmeans" and meta["seed"] == 4 and meta["device"] == "cpu"
     assert meta["params"] == {"n_clusters": 2, "window": 1, "n_init": 3, "max_iter": 30}
     assert meta["version"] == napari_useg.__version__
     assert meta["runtime"] > 0 and meta["status"] == "done" and meta["n_labels"] == 2
-    assert meta["checksum"] == L.checksum(out.data) and not L.is_edited(out)
+    assert meta["checksum"] == checksum(out.data) and not is_edited(out)
 
 
 def test_console_path_segment_and_add_labels():
@@ -94,19 +96,19 @@ def test_edited_layer_is_never_overwritten_silently():
     out.data[0, :5] = 9  # the user paints
     out.refresh()
     edited = out.data.copy()
-    assert L.is_edited(out)
+    assert is_edited(out)
     with pytest.raises(ValueError, match="edited"):
         napari_useg.run_on_layer(viewer, "im", **KM, on_edited="error")
     new = napari_useg.run_on_layer(viewer, "im", **KM)  # default: add a new layer
     assert new is not out and len(viewer.layers) == 3
     np.testing.assert_array_equal(out.data, edited)
     over = napari_useg.run_on_layer(viewer, "im", **KM, on_edited="overwrite")
-    assert over is out and not L.is_edited(out) and (out.data != 9).all()
+    assert over is out and not is_edited(out) and (out.data != 9).all()
     both = napari_useg.run_on_layer(viewer, "im", **KM, keep_both=True)
     assert both is not out and len(viewer.layers) == 4
     # a layer napari-useg never wrote counts as edited
     viewer.add_labels(np.zeros((24, 32), np.int32), name="x kmeans")
-    assert L.is_edited(viewer.layers["x kmeans"])
+    assert is_edited(viewer.layers["x kmeans"])
 
 
 def test_stack_slice_by_slice():
@@ -119,7 +121,7 @@ def test_stack_slice_by_slice():
     np.testing.assert_allclose(out.scale, (3.0, 1.0, 1.0))
     for k in range(3):  # each slice is the partition of segmenting that slice alone
         assert same_partition(out.data[k], segment(stack[k], **KM))
-    meta = out.metadata[L.META_KEY]
+    meta = out.metadata[META_KEY]
     assert meta["n_slices"] == 3 and meta["slices_done"] == 3
 
 
@@ -138,12 +140,17 @@ def test_stack_ids_aligned_from_slice_to_slice(fake_methods):
 def test_job_progress_reports_slices_and_fraction():
     viewer = ViewerModel()
     viewer.add_image(np.stack([two_regions()] * 2), name="t")
-    job = L.make_job("t", viewer=viewer, preview_every=0, **KM)
+    job = make_job("t", viewer=viewer, preview_every=0, **KM)
     snaps = list(job.iter())
-    assert [jp.slice_index for jp in snaps] == [0, 1]
-    assert [jp.done for jp in snaps] == [False, True]
-    assert snaps[0].fraction == pytest.approx(0.5) and snaps[1].fraction == pytest.approx(1.0)
-    assert "slice 2/2" in snaps[1].describe()
+    slices = [jp.slice_index for jp in snaps]
+    assert slices == sorted(slices) and set(slices) == {0, 1}
+    assert [jp.done for jp in snaps].count(True) == 1 and snaps[-1].done
+    fractions = [jp.fraction for jp in snaps]
+    assert fractions == sorted(fractions)
+    end_of_first = [jp for jp in snaps if jp.slice_index == 0][-1]
+    assert end_of_first.fraction == pytest.approx(0.5)
+    assert snaps[-1].fraction == pytest.approx(1.0)
+    assert "slice 2/2" in snaps[-1].describe()
 
 
 def test_rgb_multichannel_combined_and_16bit():
@@ -160,7 +167,7 @@ def test_rgb_multichannel_combined_and_16bit():
     assert out.data.shape == (24, 32)
     np.testing.assert_allclose(out.scale, (0.25, 0.5))
     np.testing.assert_array_equal(out.data, segment(chw, channel_axis=0, **KM))
-    assert out.metadata[L.META_KEY]["channel_axis"] == 0
+    assert out.metadata[META_KEY]["channel_axis"] == 0
     # several single-channel 16-bit layers combined as channels
     a, b = two_regions(dtype=np.uint16, hi=4000), two_regions(dtype=np.uint16, hi=900)[:, ::-1]
     viewer.add_image(a, name="dapi")
@@ -168,7 +175,7 @@ def test_rgb_multichannel_combined_and_16bit():
     out = napari_useg.run_on_layer(viewer, ["dapi", "gfp"], **KM)
     assert out.name == "dapi+gfp kmeans"
     np.testing.assert_array_equal(out.data, segment(np.stack([a, b], -1), channel_axis=-1, **KM))
-    assert out.metadata[L.META_KEY]["source_layers"] == ["dapi", "gfp"]
+    assert out.metadata[META_KEY]["source_layers"] == ["dapi", "gfp"]
 
 
 def test_bad_input_raises_before_anything_is_added():
@@ -211,49 +218,11 @@ def test_extra_inputs_follow_the_slices(fake_methods):
     assert (out.data[0, :, 10:] != out.data[0, 0, 0]).all()
     assert (out.data[1, :12] == out.data[1, 0, 0]).all()
     assert (out.data[1, 12:] != out.data[1, 0, 0]).all()
-    assert out.metadata[L.META_KEY]["inputs"] == ["scribbles"]
+    assert out.metadata[META_KEY]["inputs"] == ["scribbles"]
     with pytest.raises(ValueError, match="shape"):
         napari_useg.run_on_layer(viewer, "s", method="echotest", scribbles=scrib[0])
     with pytest.raises(TypeError, match="takes no input"):
         napari_useg.run_on_layer(viewer, "s", **KM, inputs={"scribbles": scrib})
-
-
-def test_score_layers_matches_metrics_module():
-    metrics = pytest.importorskip("napari_useg.metrics")
-    if not hasattr(metrics, "score_all"):
-        pytest.skip("napari_useg.metrics.score_all is not available yet (evaluation issue)")
-    rng = np.random.default_rng(0)
-    gt = np.zeros((20, 20), np.int32)
-    gt[:, 10:] = 1
-    gt[15:, :] = 2
-    pred = gt.copy() + 5
-    pred[rng.random(gt.shape) < 0.1] = 9
-    viewer = ViewerModel()
-    viewer.add_labels(pred, name="pred", scale=(2.0, 2.0))
-    viewer.add_labels(gt, name="gt", scale=(2.0, 2.0))
-    scores = L.score_layers(viewer, "pred", "gt", add_matched=True, add_errors=True)
-    assert scores == metrics.score_all(pred, gt, ignore=None)
-    matched = viewer.layers["pred matched"].data
-    np.testing.assert_array_equal(matched, metrics.hungarian_match(pred, gt).recolour(pred))
-    errors = viewer.layers["pred errors"].data
-    np.testing.assert_array_equal(errors.astype(bool), matched != gt)
-    np.testing.assert_allclose(viewer.layers["pred errors"].scale, (2.0, 2.0))
-    # computing again refreshes the derived layers instead of stacking new ones
-    L.score_layers(viewer, "pred", "gt", zero_unannotated=True, add_matched=True,
-                   add_errors=True)
-    assert len(viewer.layers) == 4
-    assert not viewer.layers["pred errors"].data[gt == 0].any()
-    viewer.add_labels(np.zeros((3, 3), np.int32), name="tiny")
-    with pytest.raises(ValueError, match="shape"):
-        L.score_layers(viewer, "pred", "tiny")
-    # several annotators as a (K, H, W) layer; a stack of predictions scored as a whole
-    viewer.add_labels(np.stack([gt, gt.T[:20, :20]]), name="annotators")
-    assert L.score_layers(viewer, "pred", "annotators") == metrics.score_all(
-        pred, np.stack([gt, gt.T[:20, :20]]))
-    viewer.add_labels(np.stack([pred, pred]), name="pred3")
-    viewer.add_labels(np.stack([gt, gt]), name="gt3")
-    assert L.score_layers(viewer, "pred3", "gt3")["hungarian"] == pytest.approx(
-        scores["hungarian"])
 
 
 def test_rgb_time_stack_is_segmented_per_frame():
