@@ -46,7 +46,7 @@ def iter_segment(
     preview_every: int = 10,
     **params: Any,
 ) -> Iterator[Progress]:
-    """Run a method step by step, yielding :class:`Progress` snapshots.snapshots.
+    """Run a method step by step, yielding :class:`Progress` snapshots.
 
     Everything is validated before this function returns, so bad input raises
     here, not at the first ``next()``. Stop early by simply not asking for the
