@@ -19,6 +19,7 @@ import numpy as np
 
 from napari_useg.api import iter_segment_with
 from napari_useg.core.options import RunOptions
+from napari_useg.evaluation.coverage import UnscorableImage, check_scorable
 from napari_useg.evaluation.records import RECORD_VERSION
 from napari_useg.io.bsds import read_bsds_gt, read_segs
 from napari_useg.io.datasets import read_mask
@@ -155,11 +156,16 @@ def evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
     Raises
     ------
+    UnscorableImage
+        If the ground truth leaves no pixel to score (every pixel an ``ignore`` value),
+        before the method runs.
     ValueError, TypeError, FileNotFoundError, KeyError
         With the image id in the message.
     """
     try:
         return _evaluate_image(job)
+    except UnscorableImage:
+        raise
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise type(exc)(f"image {job.id}: {msg}") from exc
@@ -178,6 +184,7 @@ def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray
     shape = gts[0].shape
     masks = [valid_mask(g, job.ignore) for g in gts]
     mask = None if masks[0] is None else np.logical_and.reduce(masks)
+    check_scorable(job.id, mask, job.ignore)
     labels_list: list[np.ndarray] = []
     seconds: list[float] = []
     params_list: list[dict[str, Any]] = []
