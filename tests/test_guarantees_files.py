@@ -61,6 +61,39 @@ def test_fit_cli_refuses_an_output_that_holds_or_is_an_input(tmp_path, capsys):
     assert sorted(p.name for p in imgs.iterdir()) == ["a0.tif", "a1.tif"]
 
 
+def test_fit_cli_overwrite_never_deletes_a_folder_that_is_not_a_model(tmp_path, capsys):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        tifffile.imwrite(imgs / f"a{i}.tif", np.random.default_rng(i).integers(0, 255, (32, 32),
+                                                                                np.uint8))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("precious")
+    rc = main(["fit", str(imgs), "--out", str(project), "--overwrite", "--steps", "1",
+               "--input-size", "16", "--batch-size", "2", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a model folder" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt"]
+
+
+def test_predict_cli_refuses_nan_weights_in_one_sentence(tmp_path, model, capsys):
+    import torch
+
+    d = model.save(tmp_path / "nan")
+    state = torch.load(d / "weights.pt", weights_only=True)
+    k = next(k for k, v in state.items() if v.is_floating_point())
+    state[k] = torch.full_like(state[k], float("nan"))
+    torch.save(state, d / "weights.pt")
+    img = tmp_path / "img.tif"
+    tifffile.imwrite(img, np.zeros((32, 32), np.uint8))
+    out = tmp_path / "o.tif"
+    rc = main(["predict", str(img), "--model", str(d), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "NaN or infinite" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_segment_cli_never_writes_over_its_input(tmp_path, capsys):
     src = tmp_path / "x.tif"
     img = np.random.default_rng(0).integers(0, 255, (16, 16), np.uint8)
