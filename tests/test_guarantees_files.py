@@ -297,11 +297,16 @@ def test_batch_refuses_to_replace_a_file_it_did_not_write(tmp_path, capsys):
         assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
         assert name in capsys.readouterr().err
         (out / name).unlink()
-    # a foreign zarr-named folder is someone's too
-    (out / "a_labels.zarr").mkdir()
-    assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
-    assert "a_labels.zarr" in capsys.readouterr().err
-    assert (out / "a_labels.zarr").is_dir()
+    # a foreign zarr-named folder is someone's too, and so is one named like a zarr
+    # array being written
+    for name in ("a_labels.zarr", "a_labels.zarr.partial"):
+        (out / name).mkdir()
+        (out / name / "data").write_text("mine")
+        assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
+        assert name in capsys.readouterr().err
+        assert (out / name / "data").read_text() == "mine"
+        (out / name / "data").unlink()
+        (out / name).rmdir()
 
 
 def test_batch_overwrite_replaces_a_foreign_file_and_keeps_its_own(tmp_path):

@@ -289,7 +289,7 @@ def is_batch_labels(path: str | os.PathLike) -> bool:
     """
     p = Path(path)
     try:
-        if labels_format(p) == "zarr":
+        if labels_format(p) == "zarr" or p.is_dir():  # a zarr array (or one being written)
             if not p.is_dir():
                 return False
             return _is_ours_meta(dict(zarr.open_array(str(p), mode="r").attrs))
@@ -312,7 +312,8 @@ def foreign_outputs(labels: list[Path], record: Path) -> list[Path]:
     Parameters
     ----------
     labels : list of pathlib.Path
-        The image's labels outputs (each format: ``.tif`` and ``.zarr``).
+        The image's labels outputs (each format: ``.tif`` and ``.zarr``, and the
+        ``.zarr.partial`` folder a large image is written to).
     record : pathlib.Path
         Its record.
 

@@ -48,6 +48,7 @@ from napari_useg.batch.outputs import (
     BatchJob,
     now,
     output_paths,
+    partial_path,
     remove_other_format,
 )
 from napari_useg.batch.records import (
@@ -506,7 +507,8 @@ def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | N
         if clash:
             raise ValueError(f"output {clash[0]} (of {f.name}) would replace an input; "
                              "choose another out_dir")
-        foreign += foreign_outputs([v[0] for v in paths_by_fmt.values()], record)
+        foreign += foreign_outputs([*(v[0] for v in paths_by_fmt.values()),
+                                    partial_path(paths_by_fmt["zarr"][0])], record)
         fmt = "zarr" if output_format == "zarr" else "tif"
         chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=auto)
         hw = None
