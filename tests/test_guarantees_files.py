@@ -290,6 +290,12 @@ def test_batch_refuses_to_replace_a_file_it_did_not_write(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in out.iterdir()) == ["a_labels.tif"]
     assert (out / "a_labels.tif").read_text() == "precious"
+    # labels written by another command of the package (segment, predict) are the user's
+    (out / "a_labels.tif").unlink()
+    write_labels(out / "a_labels.tif", np.ones((16, 16), np.uint8),
+                 metadata={"method": "kmeans", "source": str(imgs / "a.tif")})
+    assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
+    assert "a_labels.tif" in capsys.readouterr().err
     # a record-named JSON that is not ours, and a foreign summary: the same
     (out / "a_labels.tif").unlink()
     for name in ("b_labels.json", "batch_summary.json"):

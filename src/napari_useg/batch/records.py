@@ -36,7 +36,7 @@ from typing import Any
 import tifffile
 import zarr
 
-from napari_useg.batch.outputs import labels_format
+from napari_useg.batch.outputs import WRITER, labels_format
 from napari_useg.core.atomic import atomic_write
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "check_outputs",
     "is_batch_labels",
     "is_batch_record",
+    "is_batch_output",
     "foreign_outputs",
 ]
 
@@ -276,16 +277,16 @@ def check_outputs(image: str | os.PathLike, labels: str | os.PathLike,
 
 
 def _is_ours_meta(meta: Any) -> bool:
-    """Whether labels metadata is the description a batch run writes (method and source)."""
-    return isinstance(meta, dict) and {"method", "source"} <= set(meta)
+    """Whether labels metadata is the description a batch run writes (its ``writer``)."""
+    return isinstance(meta, dict) and meta.get("writer") == WRITER
 
 
 def is_batch_labels(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a labels output written by a batch run (from its own metadata).
 
     A TIFF whose ImageDescription, or a zarr array whose attributes, hold the JSON
-    description every batch output carries (its ``method`` and ``source``). Only the
-    header is read.
+    description every batch output carries (``"writer": "napari-useg batch"``; labels
+    written by ``segment`` or ``predict`` are not batch outputs). Only the header is read.
     """
     p = Path(path)
     try:
@@ -304,6 +305,16 @@ def is_batch_record(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a batch record (a JSON object with ``format`` and ``status``)."""
     rec = read_record(path)
     return rec is not None and {"format", "status"} <= set(rec)
+
+
+def is_batch_output(labels: str | os.PathLike, record: str | os.PathLike) -> bool:
+    """Whether ``labels`` was written by a batch run: its own metadata says so, or the
+    batch record beside it names it (outputs of versions without the metadata)."""
+    labels = Path(labels)
+    if is_batch_labels(labels):
+        return True
+    rec = read_record(record) if is_batch_record(record) else None
+    return rec is not None and (rec.get("labels") or {}).get("file") == labels.name
 
 
 def foreign_outputs(labels: list[Path], record: Path) -> list[Path]:

@@ -45,6 +45,7 @@ from napari_useg.batch.outputs import (
     DEFAULT_TILE_TASKS_ABOVE,
     LABELS_SUFFIX,
     OUTPUT_FORMATS,
+    WRITER,
     BatchJob,
     now,
     output_paths,
@@ -58,7 +59,7 @@ from napari_useg.batch.records import (
     file_sha256,
     foreign_outputs,
     input_fingerprint,
-    is_batch_labels,
+    is_batch_output,
     labels_sha256,
     write_record,
 )
@@ -123,7 +124,8 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
                                    tile_size=cfg["model"]["tile_size"])
         timings["runtime_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        meta = {"method": cfg["method"], "preset": cfg["preset"], "params": cfg["params"],
+        meta = {"writer": WRITER, "method": cfg["method"], "preset": cfg["preset"],
+                "params": cfg["params"],
                 "seed": cfg["seed"], "source": str(job.image),
                 "model": (cfg.get("model") or {}).get("path")}
         if job.fmt == "zarr":
@@ -456,12 +458,13 @@ def _configure_method(method: str | None, opts: RunOptions, params: dict[str, An
 def _find_inputs(paths: Any, out: Path) -> list[Path]:
     """The input images (without the outputs of batch runs, when reading from ``out``).
 
-    Only labels this package wrote (:func:`~napari_useg.batch.records.is_batch_labels`)
+    Only labels a batch run wrote (:func:`~napari_useg.batch.records.is_batch_output`)
     are left out: a user's ``x_labels.tif`` stays an input, so no output may replace it.
     """
     files = [f for f in find_images(paths)
              if not (f.name.endswith(LABELS_SUFFIX) and out.is_dir()
-                     and f.parent.resolve() == out.resolve() and is_batch_labels(f))]
+                     and f.parent.resolve() == out.resolve()
+                     and is_batch_output(f, f.with_suffix(".json")))]
     if not files:
         raise ValueError(f"no input images besides the outputs in {out}")
     if out.exists() and not out.is_dir():
