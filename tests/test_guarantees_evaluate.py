@@ -127,3 +127,12 @@ def test_an_all_ignored_mask_is_reported_unscorable_not_a_traceback(data, tmp_pa
     assert _run(data, tmp_path / "none", "--ignore", "255", "--allow-missing") == 2
     err = capsys.readouterr().err
     assert "no image could be scored" in err and "Traceback" not in err
+
+
+def test_a_prediction_numbered_from_zero_gets_the_covering_it_earns(data, tmp_path):
+    """Dataset covering agrees with the per-image covering for 0-based predictions."""
+    for k in range(3):
+        iio.imwrite(data / "pred" / f"t{k}.png", _halves(8))  # labels 0 and 1: perfect
+    res = evaluate(data, predictions=data / "pred", out=tmp_path / "res", boundary=False)
+    assert [r["settings"][0]["covering"] for r in res.records] == [1.0, 1.0]
+    assert res.summary["metrics"]["covering"]["ods"] == pytest.approx(1.0)
