@@ -171,6 +171,21 @@ def test_a_run_that_cannot_fit_is_refused_before_any_copy_with_the_number():
         segment(huge, "kanezaki", preset="paper")
 
 
+def test_a_run_that_cannot_fit_is_one_line_at_the_command_line(tmp_path, capsys, monkeypatch):
+    import tifffile
+
+    import napari_useg.core.resources as resources
+    from napari_useg.cli import main
+
+    src = tmp_path / "x.tif"
+    tifffile.imwrite(src, np.zeros((64, 64), np.uint8))
+    monkeypatch.setattr(resources, "available_bytes", lambda device=None: 1000)
+    rc = main(["segment", str(src), "-o", str(tmp_path / "o.tif"), "-m", "kmeans", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs about" in err and "1000 B is free" in err
+    assert "Traceback" not in err and not (tmp_path / "o.tif").exists()
+
+
 def test_kmeans_reports_progress_every_iteration():
     img = np.random.default_rng(0).integers(0, 255, (24, 24, 3), np.uint8)
     snaps = list(iter_segment(img, "kmeans", n_clusters=6, window=3, n_init=2, max_iter=20))
