@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
               f"{plan.per_image}", file=sys.stderr)
     if plan.recomputed:
         print(f"{plan.recomputed} image(s) evaluated before are recomputed: their image, "
-              "annotation or prediction file changed since", file=sys.stderr)
+              "annotation or prediction file changed since (or their record predates input "
+              "checksums)", file=sys.stderr)
     snap = follow(iter_evaluate(plan), plan.desc, quiet=args.quiet, unit="img")
     result = snap.info["result"]
     print(f"{result.headline()}; wrote {result.out / 'summary.md'}")
