@@ -430,6 +430,26 @@ def test_evaluate_runs_on_the_engine(client2, tmp_path, capsys):
     assert "--jobs sizes a local cluster" in capsys.readouterr().err
 
 
+def test_evaluate_on_the_engine_reports_an_unscorable_image(client2, tmp_path, capsys):
+    """An image with nothing to score comes back from a worker as skipped, not an error."""
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for k in range(2):
+        img = _scene(k)
+        iio.imwrite(root / "images" / f"t{k}.png", img)
+        mask = (img[..., 0] > 120).astype(np.uint8) if k == 0 else np.full((24, 32), 255,
+                                                                             np.uint8)
+        iio.imwrite(root / "masks" / f"t{k}.png", mask)
+    rc = main(["evaluate", "--data", str(root), "--method", "kmeans", "--window", "1",
+               "--n-clusters", "2", "--no-boundary", "--quiet", "--ignore", "255",
+               "--out", str(tmp_path / "r"), "--scheduler", client2.scheduler.address])
+    err = capsys.readouterr().err
+    assert rc == 1 and "t1: nothing to score" in err and "Traceback" not in err
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["n_images"] == 1 and [s["id"] for s in summary["skipped"]] == ["t1"]
+
+
 # ---------------------------------------------------------------------------- no cluster needed
 
 

@@ -61,6 +61,39 @@ def test_fit_cli_refuses_an_output_that_holds_or_is_an_input(tmp_path, capsys):
     assert sorted(p.name for p in imgs.iterdir()) == ["a0.tif", "a1.tif"]
 
 
+def test_fit_cli_overwrite_never_deletes_a_folder_that_is_not_a_model(tmp_path, capsys):
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(2):
+        tifffile.imwrite(imgs / f"a{i}.tif", np.random.default_rng(i).integers(0, 255, (32, 32),
+                                                                                np.uint8))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("precious")
+    rc = main(["fit", str(imgs), "--out", str(project), "--overwrite", "--steps", "1",
+               "--input-size", "16", "--batch-size", "2", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a model folder" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt"]
+
+
+def test_predict_cli_refuses_nan_weights_in_one_sentence(tmp_path, model, capsys):
+    import torch
+
+    d = model.save(tmp_path / "nan")
+    state = torch.load(d / "weights.pt", weights_only=True)
+    k = next(k for k, v in state.items() if v.is_floating_point())
+    state[k] = torch.full_like(state[k], float("nan"))
+    torch.save(state, d / "weights.pt")
+    img = tmp_path / "img.tif"
+    tifffile.imwrite(img, np.zeros((32, 32), np.uint8))
+    out = tmp_path / "o.tif"
+    rc = main(["predict", str(img), "--model", str(d), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "NaN or infinite" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_segment_cli_never_writes_over_its_input(tmp_path, capsys):
     src = tmp_path / "x.tif"
     img = np.random.default_rng(0).integers(0, 255, (16, 16), np.uint8)
@@ -230,3 +263,93 @@ def test_nan_weights_or_tampered_normalisation_are_refused(tmp_path, model):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="not finite"):
         load_model(d)
+
+
+# ---------------------------------------------------------------------------- batch outputs
+
+
+def _batch_inputs(folder):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        tifffile.imwrite(folder / f"{name}.tif", rng.integers(0, 255, (16, 16), np.uint8))
+    return folder
+
+
+_KM = ["-m", "kmeans", "--n-clusters", "2", "--window", "1", "-q"]
+
+
+def test_batch_refuses_to_replace_a_file_it_did_not_write(tmp_path, capsys):
+    imgs = _batch_inputs(tmp_path / "imgs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_labels.tif").write_text("precious")
+    rc = main(["batch", str(imgs), "--out", str(out), *_KM])
+    err = capsys.readouterr().err
+    assert rc == 2 and "a_labels.tif" in err and "not written by napari-useg" in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a_labels.tif"]
+    assert (out / "a_labels.tif").read_text() == "precious"
+    # labels written by another command of the package (segment, predict) are the user's
+    (out / "a_labels.tif").unlink()
+    write_labels(out / "a_labels.tif", np.ones((16, 16), np.uint8),
+                 metadata={"method": "kmeans", "source": str(imgs / "a.tif")})
+    assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
+    assert "a_labels.tif" in capsys.readouterr().err
+    # a record-named JSON that is not ours, and a foreign summary: the same
+    (out / "a_labels.tif").unlink()
+    for name in ("b_labels.json", "batch_summary.json"):
+        (out / name).write_text('{"mine": true}')
+        assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
+        assert name in capsys.readouterr().err
+        (out / name).unlink()
+    # a foreign zarr-named folder is someone's too, and so is one named like a zarr
+    # array being written
+    for name in ("a_labels.zarr", "a_labels.zarr.partial"):
+        (out / name).mkdir()
+        (out / name / "data").write_text("mine")
+        assert main(["batch", str(imgs), "--out", str(out), *_KM]) == 2
+        assert name in capsys.readouterr().err
+        assert (out / name / "data").read_text() == "mine"
+        (out / name / "data").unlink()
+        (out / name).rmdir()
+
+
+def test_batch_overwrite_replaces_a_foreign_file_and_keeps_its_own(tmp_path):
+    from distributed import Client
+
+    from napari_useg import batch
+
+    imgs = _batch_inputs(tmp_path / "imgs")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_labels.tif").write_text("not ours")
+    kw = {"method": "kmeans", "out_dir": out, "n_clusters": 2, "window": 1}
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=":0") as client:
+        with pytest.raises(FileExistsError, match="a_labels.tif"):
+            batch.run(imgs, client=client, **kw)
+        s = batch.run(imgs, client=client, overwrite=True, **kw)
+        assert s.succeeded == 2
+        assert read_image(out / "a_labels.tif").shape == (16, 16)
+        # its own outputs are recognised: a rerun keeps them, no --overwrite needed
+        assert batch.run(imgs, client=client, **kw).skipped == 2
+        # a cut-short record beside labels of ours is rebuilt, not refused
+        (out / "a_labels.json").write_text('{"format": 1, "sta')
+        s = batch.run(imgs, client=client, **kw)
+        assert (s.succeeded, s.skipped) == (1, 1)
+    # reading from the output folder: its own labels are not inputs
+    with pytest.raises(ValueError, match="no input images besides the outputs"):
+        batch.run(out, **kw)
+
+
+def test_batch_never_writes_over_an_input_in_the_same_folder(tmp_path, capsys):
+    imgs = _batch_inputs(tmp_path / "imgs")
+    mine = np.full((16, 16), 7, np.uint8)
+    tifffile.imwrite(imgs / "a_labels.tif", mine)  # the user's image, named like an output
+    for extra in ([], ["--overwrite"]):
+        rc = main(["batch", str(imgs), "--out", str(imgs), *_KM, *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and "a_labels.tif" in err and "would replace an input" in err
+    np.testing.assert_array_equal(read_image(imgs / "a_labels.tif"), mine)
+    assert sorted(p.name for p in imgs.iterdir()) == ["a.tif", "a_labels.tif", "b.tif"]

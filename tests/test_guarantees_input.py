@@ -61,6 +61,26 @@ def test_finite_values_beyond_float32_range_segment_correctly(method):
     assert not np.isin(np.unique(left), np.unique(right)).any()
 
 
+_HUGE = np.where(np.arange(32) < 16, -1e300, 1e300)[None, :].repeat(32, axis=0)
+#: The same picture at a scale float32 holds: every method must see the same data.
+_SANE = np.where(_HUGE > 0, 255, 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("method", ["dfc", "mmt"])
+def test_learning_methods_see_beyond_float32_images_exactly(method):
+    kw = {"preset": "fast", "max_iter": 5, "seed": 0, "device": "cpu"}
+    np.testing.assert_array_equal(segment(_HUGE, method, **kw), segment(_SANE, method, **kw))
+
+
+def test_a_model_fitted_and_applied_beyond_float32_is_the_sane_scale_model():
+    kw = {"preset": "fast", "steps": 2, "input_size": 16, "batch_size": 2, "seed": 0,
+          "device": "cpu"}
+    huge = fit(np.stack([_HUGE, _HUGE[:, ::-1]]), "iic", **kw)
+    sane = fit(np.stack([_SANE, _SANE[:, ::-1]]), "iic", **kw)
+    assert huge.normalisation["lo"] == [-1e300] and huge.normalisation["hi"] == [1e300]
+    np.testing.assert_array_equal(huge.predict(_HUGE), sane.predict(_SANE))
+
+
 def test_apply_ranges_keeps_precision_and_refuses_non_finite_ranges():
     x = np.array([[[3_000_000_000], [3_000_000_100]]], np.uint32)
     np.testing.assert_allclose(apply_ranges(x, [3e9], [3e9 + 100])[0, :, 0], [0.0, 1.0])
@@ -149,6 +169,21 @@ def test_a_run_that_cannot_fit_is_refused_before_any_copy_with_the_number():
         segment(huge, "kmeans", n_clusters=8, window=15)
     with pytest.raises(MemoryError, match="kanezaki"):
         segment(huge, "kanezaki", preset="paper")
+
+
+def test_a_run_that_cannot_fit_is_one_line_at_the_command_line(tmp_path, capsys, monkeypatch):
+    import tifffile
+
+    import napari_useg.core.resources as resources
+    from napari_useg.cli import main
+
+    src = tmp_path / "x.tif"
+    tifffile.imwrite(src, np.zeros((64, 64), np.uint8))
+    monkeypatch.setattr(resources, "available_bytes", lambda device=None: 1000)
+    rc = main(["segment", str(src), "-o", str(tmp_path / "o.tif"), "-m", "kmeans", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs about" in err and "1000 B is free" in err
+    assert "Traceback" not in err and not (tmp_path / "o.tif").exists()
 
 
 def test_kmeans_reports_progress_every_iteration():

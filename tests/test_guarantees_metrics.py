@@ -41,6 +41,17 @@ def test_ignore_must_be_integers(metric, bad):
         metric(a, a, ignore=bad)
 
 
+def test_segment_matches_refuse_all_ignored():
+    from napari_useg.metrics.segments import segment_matches
+
+    with pytest.raises(ValueError, match="no pixels to score"):
+        segment_matches(np.ones((3, 3), int), np.full((3, 3), 255), ignore=255)
+    # one annotator fully ignored, another not: still scored
+    m = segment_matches(np.ones((3, 3), int), [np.full((3, 3), 255), np.ones((3, 3), int)],
+                        ignore=255)
+    assert m.n_gt == 1
+
+
 def test_score_all_refuses_all_ignored():
     with pytest.raises(ValueError, match="no pixels to score"):
         score_all(np.ones((3, 3), int), np.zeros((3, 3), int), ignore=0)

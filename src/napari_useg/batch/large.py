@@ -42,7 +42,13 @@ import torch
 import zarr
 
 from napari_useg.batch.engine import task_environment, worker_address
-from napari_useg.batch.outputs import BatchJob, now, partial_path, remove_other_format
+from napari_useg.batch.outputs import (
+    WRITER,
+    BatchJob,
+    now,
+    partial_path,
+    remove_other_format,
+)
 from napari_useg.batch.records import RECORD_FORMAT, input_fingerprint, tree_sha256, write_record
 from napari_useg.core.device import resolve_device
 from napari_useg.core.image import channels_last
@@ -293,7 +299,8 @@ def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
     output = job.config["model"]["output"]
     dtype = _labels_dtype(int(model.n_labels(output)))
     cfg = job.config
-    meta = {"method": cfg["method"], "params": cfg["params"], "seed": cfg["seed"],
+    meta = {"writer": WRITER, "method": cfg["method"], "params": cfg["params"],
+            "seed": cfg["seed"],
             "source": str(job.image), "model": cfg["model"]["path"]}
     _create_partial(Path(job.labels), grid.shape, grid.tile, dtype, meta)
     return {"normalise": normalise, "input": fingerprint, "started": started,

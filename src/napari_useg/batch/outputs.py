@@ -23,6 +23,7 @@ __all__ = [
     "RECORD_SUFFIX",
     "ZARR_SUFFIX",
     "PARTIAL_SUFFIX",
+    "WRITER",
     "OUTPUT_FORMATS",
     "DEFAULT_TILE_TASKS_ABOVE",
     "BatchJob",
@@ -39,6 +40,9 @@ ZARR_SUFFIX = "_labels.zarr"
 #: Suffix of a zarr array being written (renamed when complete).
 PARTIAL_SUFFIX = ".partial"
 OUTPUT_FORMATS = ("auto", "tif", "zarr")
+#: ``writer`` of the description every labels output of a batch run carries (how a rerun
+#: tells its own outputs from a file of the same name written by anything else).
+WRITER = "napari-useg batch"
 #: Images with more pixels than this are "large" (64 megapixels).
 DEFAULT_TILE_TASKS_ABOVE = 64_000_000
 

@@ -18,6 +18,10 @@ A rerun trusts an output only when its record is complete (``"status": "ok"``,
 this format), names the same settings and the same input content, and the labels
 file (or zarr folder) has the recorded SHA-256 and a readable header of the
 recorded shape.
+
+A file at one of these names that this package did not write (:func:`foreign_outputs`:
+labels without our metadata and without a record of ours naming them, a record that
+is not one of ours) is never replaced without ``overwrite``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 import tifffile
 import zarr
 
-from napari_useg.batch.outputs import labels_format
+from napari_useg.batch.outputs import WRITER, labels_format
 from napari_useg.core.atomic import atomic_write
 
 __all__ = [
@@ -47,6 +51,10 @@ __all__ = [
     "labels_sha256",
     "Check",
     "check_outputs",
+    "is_batch_labels",
+    "is_batch_record",
+    "is_batch_output",
+    "foreign_outputs",
 ]
 
 #: Version of the record layout; records of another version are recomputed.
@@ -266,3 +274,79 @@ def check_outputs(image: str | os.PathLike, labels: str | os.PathLike,
         return Check("stale", f"written as {labels_format(found)}, this run writes "
                               f"{labels_format(labels)}", rec, found)
     return Check("complete", "", rec, found)
+
+
+def _is_ours_meta(meta: Any) -> bool:
+    """Whether labels metadata is the description a batch run writes (its ``writer``)."""
+    return isinstance(meta, dict) and meta.get("writer") == WRITER
+
+
+def is_batch_labels(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a labels output written by a batch run (from its own metadata).
+
+    A TIFF whose ImageDescription, or a zarr array whose attributes, hold the JSON
+    description every batch output carries (``"writer": "napari-useg batch"``; labels
+    written by ``segment`` or ``predict`` are not batch outputs). Only the header is read.
+    """
+    p = Path(path)
+    try:
+        if labels_format(p) == "zarr" or p.is_dir():  # a zarr array (or one being written)
+            if not p.is_dir():
+                return False
+            return _is_ours_meta(dict(zarr.open_array(str(p), mode="r").attrs))
+        with tifffile.TiffFile(p) as tif:
+            desc = tif.pages[0].description if len(tif.pages) else ""
+        return _is_ours_meta(json.loads(desc))
+    except Exception:  # noqa: BLE001 - anything unreadable is not known to be ours
+        return False
+
+
+def is_batch_record(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a batch record (a JSON object with ``format`` and ``status``)."""
+    rec = read_record(path)
+    return rec is not None and {"format", "status"} <= set(rec)
+
+
+def is_batch_output(labels: str | os.PathLike, record: str | os.PathLike) -> bool:
+    """Whether ``labels`` was written by a batch run: its own metadata says so, or the
+    batch record beside it names it (outputs of versions without the metadata)."""
+    labels = Path(labels)
+    if is_batch_labels(labels):
+        return True
+    rec = read_record(record) if is_batch_record(record) else None
+    return rec is not None and (rec.get("labels") or {}).get("file") == labels.name
+
+
+def foreign_outputs(labels: list[Path], record: Path) -> list[Path]:
+    """The files at an image's output names that a batch run did not write.
+
+    Parameters
+    ----------
+    labels : list of pathlib.Path
+        The image's labels outputs (each format: ``.tif`` and ``.zarr``, and the
+        ``.zarr.partial`` folder a large image is written to).
+    record : pathlib.Path
+        Its record.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Existing labels that carry no batch metadata, unless a record of ours names
+        them; an existing record that is not ours, unless it sits beside labels of
+        ours (a record cut short is then rebuilt).
+    """
+    rec = read_record(record) if record.exists() else None
+    named = (rec.get("labels") or {}).get("file") if rec is not None else None
+    ours_record = is_batch_record(record) if rec is not None else False
+    out: list[Path] = []
+    ours_labels = False
+    for lab in labels:
+        if not lab.exists():
+            continue
+        if is_batch_labels(lab) or (ours_record and named == lab.name):
+            ours_labels = True
+        else:
+            out.append(lab)
+    if record.exists() and not ours_record and not ours_labels:
+        out.append(record)
+    return out

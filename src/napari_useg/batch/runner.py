@@ -45,9 +45,11 @@ from napari_useg.batch.outputs import (
     DEFAULT_TILE_TASKS_ABOVE,
     LABELS_SUFFIX,
     OUTPUT_FORMATS,
+    WRITER,
     BatchJob,
     now,
     output_paths,
+    partial_path,
     remove_other_format,
 )
 from napari_useg.batch.records import (
@@ -55,7 +57,9 @@ from napari_useg.batch.records import (
     Check,
     check_outputs,
     file_sha256,
+    foreign_outputs,
     input_fingerprint,
+    is_batch_output,
     labels_sha256,
     write_record,
 )
@@ -120,7 +124,8 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
                                    tile_size=cfg["model"]["tile_size"])
         timings["runtime_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        meta = {"method": cfg["method"], "preset": cfg["preset"], "params": cfg["params"],
+        meta = {"writer": WRITER, "method": cfg["method"], "preset": cfg["preset"],
+                "params": cfg["params"],
                 "seed": cfg["seed"], "source": str(job.image),
                 "model": (cfg.get("model") or {}).get("path")}
         if job.fmt == "zarr":
@@ -304,7 +309,8 @@ def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
         Named parameter set of the method.
     overwrite : bool
         Replace outputs made with other settings or from an input that changed
-        since. Outputs of this very configuration are always kept (resume).
+        since, and files at output names that no batch run wrote. Outputs of this
+        very configuration are always kept (resume); an input is never replaced.
     channel_axis : int, optional
         Axis of each image holding channels (RGB is detected).
     device : str
@@ -450,10 +456,15 @@ def _configure_method(method: str | None, opts: RunOptions, params: dict[str, An
 
 
 def _find_inputs(paths: Any, out: Path) -> list[Path]:
-    """The input images (without this run's own outputs, when reading from ``out``)."""
+    """The input images (without the outputs of batch runs, when reading from ``out``).
+
+    Only labels a batch run wrote (:func:`~napari_useg.batch.records.is_batch_output`)
+    are left out: a user's ``x_labels.tif`` stays an input, so no output may replace it.
+    """
     files = [f for f in find_images(paths)
              if not (f.name.endswith(LABELS_SUFFIX) and out.is_dir()
-                     and f.parent.resolve() == out.resolve())]
+                     and f.parent.resolve() == out.resolve()
+                     and is_batch_output(f, f.with_suffix(".json")))]
     if not files:
         raise ValueError(f"no input images besides the outputs in {out}")
     if out.exists() and not out.is_dir():
@@ -480,11 +491,13 @@ def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | N
     ValueError
         When an output would replace an input.
     FileExistsError
-        When outputs made with other settings exist and ``overwrite`` is false.
+        When outputs made with other settings, or files at output names that no batch
+        run wrote, exist and ``overwrite`` is false.
     """
     inputs = {f.resolve() for f in files}
     plan = _Plan()
     stale: list[tuple[Path, str]] = []
+    foreign: list[Path] = []
     auto = output_format == "auto"
     for f in files:
         # absolute paths: workers may run in another folder (or on another machine)
@@ -492,8 +505,13 @@ def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | N
         paths_by_fmt = {fmt: output_paths(os.path.abspath(out), f, fmt)
                         for fmt in ("tif", "zarr")}
         record = paths_by_fmt["tif"][1]
-        if any(p.resolve() in inputs for p in (record, *(v[0] for v in paths_by_fmt.values()))):
-            raise ValueError(f"output {record} would replace an input; choose another out_dir")
+        clash = [p for p in (record, *(v[0] for v in paths_by_fmt.values()))
+                 if p.resolve() in inputs]
+        if clash:
+            raise ValueError(f"output {clash[0]} (of {f.name}) would replace an input; "
+                             "choose another out_dir")
+        foreign += foreign_outputs([*(v[0] for v in paths_by_fmt.values()),
+                                    partial_path(paths_by_fmt["zarr"][0])], record)
         fmt = "zarr" if output_format == "zarr" else "tif"
         chk = check_outputs(f, paths_by_fmt[fmt][0], record, config, any_format=auto)
         hw = None
@@ -516,6 +534,14 @@ def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | N
         plan.jobs.append(BatchJob(str(f), str(paths_by_fmt[fmt][0]), str(record), config,
                                   replace=chk.state in ("incomplete", "stale"), fmt=fmt,
                                   chunk=plan.grids[i].tile if i in plan.grids else tile_size))
+    summary = out / SUMMARY_NAME
+    if summary.exists() and not _is_batch_summary(summary):
+        foreign.append(summary)
+    if foreign and not overwrite:
+        raise FileExistsError(
+            f"{len(foreign)} file(s) at output names in {out} were not written by napari-useg "
+            f"batch (e.g. {foreign[0]}); move them away, use another out_dir or pass "
+            "overwrite=True (CLI: --overwrite) to replace them")
     if stale:
         f, why = stale[0]
         raise FileExistsError(
@@ -523,6 +549,15 @@ def _plan(files: list[Path], out: Path, config: dict[str, Any], model: Model | N
             f"(e.g. {f.name}: {why}); use another out_dir or pass overwrite=True "
             "(CLI: --overwrite)")
     return plan
+
+
+def _is_batch_summary(path: Path) -> bool:
+    """Whether ``path`` is a ``batch_summary.json`` written by a batch run."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"n_images", "images", "config"} <= set(data)
 
 
 def _resume(plan: _Plan) -> tuple[list[ImageResult | None], list[int]]:

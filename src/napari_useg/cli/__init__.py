@@ -18,9 +18,10 @@ from napari_useg.core.version import __version__
 
 __all__ = ["main", "build_parser"]
 
-#: Errors shown as one line (no traceback): bad input, files, parameters.
+#: Errors shown as one line (no traceback): bad input, files, parameters, and a run
+#: refused because it would not fit in memory (the message names both numbers).
 USER_ERRORS = (ValueError, TypeError, FileExistsError, FileNotFoundError, KeyError,
-               NotADirectoryError, IsADirectoryError, PermissionError)
+               NotADirectoryError, IsADirectoryError, PermissionError, MemoryError)
 
 
 def _commands() -> list:

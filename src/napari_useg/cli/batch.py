@@ -63,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--threads-per-worker", type=_positive, default=None, metavar="T",
                         help="compute threads of each image's task (default: cores / workers)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace outputs made with other settings or from changed inputs "
-                             "(up-to-date outputs are always kept)")
+                        help="replace outputs made with other settings or from changed inputs, "
+                             "and files at output names not written by a batch run "
+                             "(up-to-date outputs are always kept; inputs never replaced)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar and no dashboard address")
     add_run_options(parser, help={

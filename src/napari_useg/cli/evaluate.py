@@ -9,7 +9,9 @@ precision/recall. Outputs in ``--out``:
 * ``per_image/<id>.json`` (+ ``.npz``): each finished image (a rerun skips them:
   an interrupted run resumes where it stopped);
 * ``per_image.csv``: one row per image and setting;
-* ``summary.md`` and ``summary.json``: ODS / OIS over the settings (see ``docs/evaluation.md``);
+* ``summary.md`` and ``summary.json``: ODS / OIS over the settings (see ``docs/evaluation.md``),
+  and the images not scored (no annotation, or nothing to score): listed there and on
+  stderr, with exit status 1 unless ``--allow-missing``;
 * ``pr.png``: boundary and segment precision-recall curves.
 
 The engine is :mod:`napari_useg.evaluation` (usable from Python without this command);
@@ -33,6 +35,7 @@ from napari_useg.cli._params import (
 )
 from napari_useg.cli._progress import follow
 from napari_useg.evaluation import EvaluationConfig, iter_evaluate, prepare_evaluation
+from napari_useg.evaluation.coverage import skipped_lines
 
 NAME = "evaluate"
 HELP = ("score a method or saved predictions on an annotated folder (BSDS500 or "
@@ -74,7 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--no-boundary", action="store_true",
                         help="skip the boundary benchmark (the slowest part)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="discard results in --out made with other settings")
+                        help="discard results in --out made with other settings, or replace "
+                             "the report files of a non-empty folder holding no results")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="exit 0 even when some images of the dataset were not scored (no "
+                             "annotation, or nothing to score); they are listed either way")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_run_options(parser, help={"device": DEVICE_HELP})
     add_method_options(parser, preparse_method(argv, default=""))
@@ -106,7 +113,19 @@ def run(args: argparse.Namespace) -> int:
     if plan.resumed and not args.quiet:
         print(f"resuming: {plan.resumed} of {len(plan.ids)} images already evaluated in "
               f"{plan.per_image}", file=sys.stderr)
+    if plan.recomputed:
+        print(f"{plan.recomputed} image(s) evaluated before are recomputed: their image, "
+              "annotation or prediction file changed since (or their record predates input "
+              "checksums)", file=sys.stderr)
     snap = follow(iter_evaluate(plan), plan.desc, quiet=args.quiet, unit="img")
     result = snap.info["result"]
     print(f"{result.headline()}; wrote {result.out / 'summary.md'}")
+    if result.skipped:
+        n_total = result.summary.get("n_dataset_images", len(result.records))
+        for line in skipped_lines(result.skipped, n_total):
+            print(f"napari-useg evaluate: {line}", file=sys.stderr)
+        if not args.allow_missing:
+            print("napari-useg evaluate: the figures leave these images out; pass "
+                  "--allow-missing to accept that (exit status 0)", file=sys.stderr)
+            return 1
     return 0

@@ -9,7 +9,10 @@ The results folder holds one record per image (a rerun resumes), ``per_image.csv
 * :mod:`.jobs`: :class:`ImageJob` and :func:`evaluate_image`, the picklable per-image
   work, and :func:`read_prediction`;
 * :mod:`.sweeps`: :func:`parse_sweeps`, the grid of settings;
-* :mod:`.records`: per-image records and the results folder (resume);
+* :mod:`.records`: per-image records (tied to their input files' content) and the
+  results folder (resume; never someone else's folder);
+* :mod:`.coverage`: the images left out of the figures (no annotation, nothing to
+  score), listed and counted;
 * :mod:`.summary`: :func:`summarise`, the ODS/OIS tables;
 * :mod:`.report`: :func:`summary_markdown`, :func:`write_csv`, :func:`pr_plot_png`;
 * :mod:`.run`: :func:`evaluate` / :func:`run_evaluation` (and the steps

@@ -19,6 +19,7 @@ import numpy as np
 
 from napari_useg.api import iter_segment_with
 from napari_useg.core.options import RunOptions
+from napari_useg.evaluation.coverage import UnscorableImage, check_scorable
 from napari_useg.evaluation.records import RECORD_VERSION
 from napari_useg.io.bsds import read_bsds_gt, read_segs
 from napari_useg.io.datasets import read_mask
@@ -29,7 +30,7 @@ from napari_useg.metrics.bsds import (
     region_counts_segs,
     seg2bdry,
 )
-from napari_useg.metrics.contingency import valid_mask
+from napari_useg.metrics.contingency import dense_ids, valid_mask
 from napari_useg.metrics.score import score_all
 from napari_useg.metrics.segments import segment_matches, segment_pr
 
@@ -155,11 +156,16 @@ def evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
     Raises
     ------
+    UnscorableImage
+        If the ground truth leaves no pixel to score (every pixel an ``ignore`` value),
+        before the method runs.
     ValueError, TypeError, FileNotFoundError, KeyError
         With the image id in the message.
     """
     try:
         return _evaluate_image(job)
+    except UnscorableImage:
+        raise
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise type(exc)(f"image {job.id}: {msg}") from exc
@@ -172,12 +178,27 @@ def _segment(image: np.ndarray, method: str, options: RunOptions,
     return last.labels
 
 
+def _every_label_a_region(labels: np.ndarray, kind: str) -> np.ndarray:
+    """Labels as the region benchmark should read them.
+
+    The benchmark's code never counts label 0 (nor a negative one) as a region: right for
+    BSDS ``segs``, whose labels start at 1. With mask annotations every label of the
+    ground truth is a region, and so is every label of a prediction: a prediction
+    numbered from 0 (or holding negative labels) is renumbered 1..n first, so it scores
+    the covering its partition earns (the same as ``score_all``'s per-image covering).
+    """
+    if kind == "bsds" or labels.size == 0 or labels.min() > 0:
+        return labels
+    return dense_ids(labels)[1].reshape(labels.shape) + 1
+
+
 def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     t_start = time.perf_counter()
     gts, gt_bdry = _annotations(job)
     shape = gts[0].shape
     masks = [valid_mask(g, job.ignore) for g in gts]
     mask = None if masks[0] is None else np.logical_and.reduce(masks)
+    check_scorable(job.id, mask, job.ignore)
     labels_list: list[np.ndarray] = []
     seconds: list[float] = []
     params_list: list[dict[str, Any]] = []
@@ -199,7 +220,8 @@ def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray
     for k, lab in enumerate(labels_list):
         if lab.shape != shape:
             raise ValueError(f"prediction {k + 1} has shape {lab.shape}, ground truth {shape}")
-    region = region_counts_segs(gts, labels_list, mask=mask, gt_zero_is_region=job.kind != "bsds")
+    region = region_counts_segs(gts, [_every_label_a_region(lab, job.kind) for lab in labels_list],
+                                mask=mask, gt_zero_is_region=job.kind != "bsds")
     bcounts = None
     if job.boundary:
         if gt_bdry is None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from napari_useg.core.atomic import atomic_write
+from napari_useg.evaluation.coverage import skipped_lines
 from napari_useg.evaluation.jobs import IOU_THRESHOLDS
 from napari_useg.evaluation.records import write_text
 
@@ -50,8 +51,12 @@ def summary_markdown(summary: dict[str, Any], config: dict[str, Any], command: s
     lines = [f"# napari-useg evaluate: {what} on {config['data']}"
              f"{' (' + config['split'] + ')' if config['split'] else ''}", "",
              f"{summary['n_images']} images, {len(summary['settings'])} setting(s). "
-             f"Command: `{command}`", "",
-             "| metric | ODS | ODS setting | OIS |", "|---|---|---|---|"]
+             f"Command: `{command}`", ""]
+    skipped = skipped_lines(summary.get("skipped", []),
+                            summary.get("n_dataset_images", summary["n_images"]))
+    if skipped:
+        lines += [f"**{skipped[0]}**", "", *skipped[1:], ""]
+    lines += ["| metric | ODS | ODS setting | OIS |", "|---|---|---|---|"]
     m = summary["metrics"]
     for key, title in _ROWS:
         if key not in m:
@@ -211,6 +216,9 @@ def write_reports(out: Path, summary: dict[str, Any], records: list[dict[str, An
 def headline(summary: dict[str, Any]) -> str:
     """One line of the main figures (Hungarian, covering and boundary F)."""
     m = summary["metrics"]
-    return (f"{summary['n_images']} images: Hungarian ODS {m['hungarian']['ods']:.4f} "
+    n_skipped = len(summary.get("skipped", []))
+    return (f"{summary['n_images']} images"
+            + (f" ({n_skipped} not scored)" if n_skipped else "")
+            + f": Hungarian ODS {m['hungarian']['ods']:.4f} "
             f"OIS {m['hungarian']['ois']:.4f}, covering ODS {m['covering']['ods']:.4f}"
             + (f", boundary F ODS {m['boundary_f']['ods']:.4f}" if "boundary_f" in m else ""))

@@ -32,9 +32,12 @@ from napari_useg.batch import iter_map
 from napari_useg.core.options import RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method
+from napari_useg.evaluation.coverage import Skipped, UnscorableImage, unmatched_images
 from napari_useg.evaluation.jobs import ImageJob, evaluate_image, prediction_file
 from napari_useg.evaluation.records import (
     RECORD_VERSION,
+    input_hashes,
+    is_current,
     load_arrays,
     load_record,
     prepare_results_folder,
@@ -84,7 +87,8 @@ class EvaluationConfig:
     scheduler : str or None
         Address of a running Dask scheduler to evaluate the images on.
     overwrite : bool
-        Discard results in ``out`` made with another configuration.
+        Discard results in ``out`` made with another configuration, or replace the
+        report files of a non-empty folder that holds no results of an evaluation.
     quiet : bool
         No messages from the Dask engine (e.g. the dashboard address of a local cluster).
     command : str or None
@@ -142,9 +146,16 @@ class EvaluationPlan:
     labels : list of str
         Name of each setting (empty for predictions: named from the first record).
     resumed : int
-        Images already evaluated by an earlier run.
+        Images already evaluated by an earlier run (from the same input files).
     desc : str
         Short name of the run (the method, or ``"predictions"``).
+    inputs : dict
+        Image id -> SHA-256 of its input files (stored in its record; a record of other
+        files is recomputed).
+    skipped : list of Skipped
+        Images of the dataset without an annotation (not scored).
+    recomputed : int
+        Images with a record from an earlier run whose input files changed since.
     """
 
     config: EvaluationConfig
@@ -156,6 +167,9 @@ class EvaluationPlan:
     labels: list[str]
     resumed: int
     desc: str
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    recomputed: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,9 @@ class EvaluationResult:
         Name of each setting.
     resumed : int
         Images taken from an earlier run.
+    skipped : list of dict
+        Images of the dataset left out of the figures (``id`` and ``reason``: no
+        annotation, or nothing to score); also in ``summary["skipped"]``.
     """
 
     out: Path
@@ -184,6 +201,12 @@ class EvaluationResult:
     records: list[dict[str, Any]]
     labels: list[str]
     resumed: int
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every image of the dataset (within ``limit``) was scored."""
+        return not self.skipped
 
     def headline(self) -> str:
         """One line of the main figures."""
@@ -212,7 +235,8 @@ def prepare_evaluation(config: EvaluationConfig, options: RunOptions | None = No
     FileNotFoundError, NotADirectoryError
         For a missing dataset, predictions folder or prediction.
     FileExistsError
-        If ``config.out`` holds results of another configuration (without ``overwrite``).
+        If ``config.out`` holds results of another configuration, or is a non-empty
+        folder that holds no results of an evaluation (without ``overwrite``).
     """
     options = (options or RunOptions()).replace(preview_every=0)
     ds = load_dataset(config.data, config.split, masks_dir=config.masks_dir,
@@ -247,33 +271,50 @@ def prepare_evaluation(config: EvaluationConfig, options: RunOptions | None = No
     })
     out = Path(config.out)
     per_image = prepare_results_folder(out, record, overwrite=config.overwrite)
-    jobs, resumed = [], 0
+    jobs, resumed, recomputed = [], 0, 0
+    inputs: dict[str, dict[str, str]] = {}
     for s in samples:
-        if load_record(per_image, s.id) is not None:
+        pred = prediction_file(pred_dir, s.id) if pred_dir else None
+        inputs[s.id] = input_hashes(s.image, s.annotation, pred)
+        old = load_record(per_image, s.id)
+        if is_current(old, inputs[s.id]):
             resumed += 1
             continue
+        recomputed += old is not None
         jobs.append(ImageJob(
             id=s.id, image=str(s.image), annotation=str(s.annotation), kind=ds.kind,
             settings=settings, method=method.name if method else None,
-            prediction=str(prediction_file(pred_dir, s.id)) if pred_dir else None,
+            prediction=str(pred) if pred else None,
             options=options, ignore=ds.ignore, boundary=config.boundary))
     return EvaluationPlan(config=config, record=record, out=out, per_image=per_image,
                           ids=[s.id for s in samples], jobs=jobs, labels=labels,
-                          resumed=resumed, desc=method.name if method else "predictions")
+                          resumed=resumed, desc=method.name if method else "predictions",
+                          inputs=inputs, skipped=unmatched_images(ds, samples),
+                          recomputed=recomputed)
 
 
-def _outcomes(plan: EvaluationPlan
-              ) -> Iterator[tuple[dict[str, Any], dict[str, np.ndarray]]]:
-    """Records of the plan's jobs as they finish (in order when run here)."""
+_Outcome = tuple[dict[str, Any], dict[str, np.ndarray]] | UnscorableImage
+
+
+def _evaluate_or_skip(job: ImageJob) -> _Outcome:
+    try:
+        return evaluate_image(job)
+    except UnscorableImage as exc:
+        return exc
+
+
+def _outcomes(plan: EvaluationPlan) -> Iterator[_Outcome]:
+    """Records of the plan's jobs as they finish (in order when run here); an image with
+    nothing to score gives its :class:`UnscorableImage` instead."""
     cfg = plan.config
     jobs = plan.jobs
     if cfg.scheduler is None and (cfg.jobs <= 1 or len(jobs) <= 1):
         for job in jobs:
-            yield evaluate_image(job)
+            yield _evaluate_or_skip(job)
         return
     # one Dask task per image: local worker processes sized so that workers x threads
     # fits the cores, or the workers of a running cluster (the same engine as `batch`)
-    outcomes = iter_map(evaluate_image, jobs, scheduler=cfg.scheduler,
+    outcomes = iter_map(_evaluate_or_skip, jobs, scheduler=cfg.scheduler,
                         workers=None if cfg.scheduler else min(cfg.jobs, len(jobs)),
                         quiet=cfg.quiet, name="evaluate")
     try:
@@ -308,29 +349,46 @@ def iter_evaluate(plan: EvaluationPlan) -> Iterator[Progress]:
     yield Progress(step=done, total=total,
                    message=f"resuming: {done} of {total} images already evaluated" if done
                    else "")
-    for record, arrays in _outcomes(plan):
-        save_record(plan.per_image, record, arrays)
+    unscorable: list[Skipped] = []
+    for outcome in _outcomes(plan):
         done += 1
+        if isinstance(outcome, UnscorableImage):
+            unscorable.append(Skipped(outcome.image_id, outcome.reason))
+            yield Progress(step=done, total=total, message=str(outcome))
+            continue
+        record, arrays = outcome
+        record = {**record, "inputs": plan.inputs[record["id"]]}
+        save_record(plan.per_image, record, arrays)
         yield Progress(step=done, total=total, message=f"image {record['id']}")
-    result = _finish(plan)
+    result = _finish(plan, unscorable)
     yield Progress(step=total, total=total, done=True, message=result.headline(),
                    info={"result": result})
 
 
-def _finish(plan: EvaluationPlan) -> EvaluationResult:
-    records = [load_record(plan.per_image, i) for i in plan.ids]
-    missing = [i for i, r in zip(plan.ids, records, strict=True) if r is None]
-    if missing:  # pragma: no cover - only if files vanish meanwhile
-        raise FileNotFoundError(f"results missing for {missing[:5]}")
+def _finish(plan: EvaluationPlan, unscorable: list[Skipped]) -> EvaluationResult:
+    left_out = {s.id for s in unscorable}
+    ids = [i for i in plan.ids if i not in left_out]
+    skipped = sorted([*plan.skipped, *unscorable], key=lambda s: s.id)
+    if not ids:
+        raise ValueError(f"no image could be scored: {skipped[0].id}: {skipped[0].reason}"
+                         + (f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""))
+    records = [load_record(plan.per_image, i) for i in ids]
+    missing = [i for i, r in zip(ids, records, strict=True)
+               if not is_current(r, plan.inputs[i])]
+    if missing:  # pragma: no cover - only if files vanish or change meanwhile
+        raise FileNotFoundError(f"results missing or out of date for {missing[:5]}")
     done_records: list[dict[str, Any]] = [r for r in records if r is not None]
-    arrays = [load_arrays(plan.per_image, i) for i in plan.ids]
+    arrays = [load_arrays(plan.per_image, i) for i in ids]
     labels = plan.labels or [setting_label(p["params"]) for p in done_records[0]["settings"]]
     summary = summarise(done_records, arrays, labels)
+    summary["n_dataset_images"] = len(ids) + len(skipped)
+    summary["skipped"] = [s.to_dict() for s in skipped]
     command = plan.config.command or "napari_useg.evaluation.run_evaluation(...)"
     write_reports(plan.out, summary, done_records, labels, plan.record, command)
     public = {k: v for k, v in summary.items() if not k.startswith("_")}
     return EvaluationResult(out=plan.out, config=plan.record, summary=public,
-                            records=done_records, labels=labels, resumed=plan.resumed)
+                            records=done_records, labels=labels, resumed=plan.resumed,
+                            skipped=summary["skipped"])
 
 
 def run_evaluation(config: EvaluationConfig, options: RunOptions | None = None

@@ -170,6 +170,12 @@ def segment_matches(pred: np.ndarray, gt: np.ndarray | Sequence[np.ndarray],
     SegmentMatches
         Feed it (or several, pooled) to :func:`segment_pr`.
 
+    Raises
+    ------
+    ValueError
+        If every ground-truth pixel of every annotator is an ``ignore`` value (no
+        segment to match: no made-up precision or recall).
+
     Examples
     --------
     >>> pred = np.array([[1, 1, 2, 2], [1, 1, 2, 2]])
@@ -190,6 +196,8 @@ def segment_matches(pred: np.ndarray, gt: np.ndarray | Sequence[np.ndarray],
     pcomp = segment_components(pred, connectivity)
     n_pred = int(pcomp.max())
     masks = [valid_mask(g, ignore) for g in annotators]
+    if all(m is not None and not m.any() for m in masks):
+        raise ValueError("no pixels to score (all ground-truth pixels are ignored)")
     # ground-truth segments of every annotator, numbered consecutively
     gcomps, offset = [], 0
     for g, m in zip(annotators, masks, strict=True):
