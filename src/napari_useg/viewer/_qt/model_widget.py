@@ -42,7 +42,14 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from napari_useg.core.model import is_model_folder, load_model
 from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.registry import Method
-from napari_useg.viewer._qt.layout import Collapsible, ParamPanel, compact, heading
+from napari_useg.viewer._qt.layout import (
+    Collapsible,
+    ParamPanel,
+    ScrollingDock,
+    compact,
+    heading,
+    wrapping,
+)
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
 from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
 from napari_useg.viewer._qt.worker import JobWorker
@@ -66,7 +73,7 @@ __all__ = ["ModelWidget"]
 _PROGRESS_MAX = 1000
 
 
-class ModelWidget(Container):
+class ModelWidget(ScrollingDock):
     """Train, save, load and apply dataset-level segmentation models (IIC, InMARS).
 
     Parameters
@@ -93,7 +100,7 @@ class ModelWidget(Container):
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True, scrollable=True)
+        super().__init__()
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.model: Any = None
         self.model_path: str | None = None
@@ -139,18 +146,16 @@ class ModelWidget(Container):
         self.device = self.run_controls["device"]
         self.normalisation = self.run_controls["normalisation"]
         self.checkpoint_every = self.run_controls["checkpoint_every"]
-        self.summary = Label(label="")
-        self.summary.native.setWordWrap(True)
-        self.key_params = Container(name="key_params", label="", labels=True)
-        self.more_params = Container(name="more_params", label="", labels=True)
-        self.params = ParamPanel(self.key_params, self.more_params)
-        self.advanced = Collapsible("advanced training", name="advanced")
+        self.summary = wrapping(Label(label=""))
+        self.top = Container(labels=True)
+        self.advanced = Collapsible("advanced training")
+        self.params = ParamPanel(self.top, self.preset, self.advanced.body)
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
 
         # ---- model
-        self.model_info = Label(label="model", value="none: train one or load a saved model")
-        self.model_info.native.setWordWrap(True)
+        self.model_info = wrapping(Label(label="model",
+                                         value="none: train one or load a saved model"))
         self.save_path = FileEdit(
             label="save to", mode="d", nullable=True,
             tooltip="the model folder to write (config.json + weights.pt); choosing a folder "
@@ -165,8 +170,7 @@ class ModelWidget(Container):
         # ---- apply
         self.apply_image = ComboBox(label="apply to", choices=self._image_choices,
                                     tooltip="Image layer to label with the model")
-        self.apply_check = Label(label="", value="")
-        self.apply_check.native.setWordWrap(True)
+        self.apply_check = wrapping(Label(label="", value=""))
         self.apply_controls = RunControls(
             RunOptions, ["channel_axis"], choices={"channel_axis": self._apply_axis_choices},
             labels={"channel_axis": "channel axis "},
@@ -186,8 +190,7 @@ class ModelWidget(Container):
         self.apply_button = PushButton(text="Apply", enabled=False)
 
         self.progress = ProgressBar(label="", min=0, max=_PROGRESS_MAX, value=0)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
+        self.status = wrapping(Label(label="", value=""))
         self._place_controls()
 
         self.train_layers.changed.connect(self._on_train_layers_changed)
@@ -219,21 +222,27 @@ class ModelWidget(Container):
         train_row = Container(layout="horizontal", labels=False, label="",
                               widgets=[self.train_button, self.stop_button])
         train_row.margins = (0, 0, 0, 0)
-        self.advanced.body.extend([self.more_params, self.seed, self.device,
-                                   self.normalisation, self.checkpoint_every])
-        self.extend([
-            heading("Train a model on layers"), self.train_layers, self.channel_axis,
-            self.method, self.summary, self.preset, self.key_params, train_row,
-            self.progress, self.status, self.advanced,
-            heading("Model"), self.model_info, self.save_path, self.overwrite,
-            self.save_button, self.load_path, self.load_button,
-            heading("Apply to a layer"), self.apply_image, self.apply_check, self.apply_axis,
-            self.output, self.tile_size, self.keep_both, self.apply_button,
+        self.advanced.body.extend([self.seed, self.device, self.normalisation,
+                                   self.checkpoint_every])  # after the other parameters
+        self.top.extend([self.train_layers, self.channel_axis, self.method, self.summary,
+                         self.preset])  # key parameters follow
+        model = Container(labels=True, widgets=[
+            self.model_info, self.save_path, self.overwrite, self.save_button,
+            self.load_path, self.load_button])
+        apply = Container(labels=True, widgets=[
+            self.apply_image, self.apply_check, self.apply_axis, self.output,
+            self.tile_size, self.keep_both, self.apply_button])
+        self.body.extend([
+            heading("Train a model on layers"), self.top, train_row, self.progress,
+            self.status, self.advanced, heading("Model"), model, heading("Apply to a layer"),
+            apply,
         ])
         for w in (self.method, self.preset, self.channel_axis, self.device,
                   self.normalisation, self.apply_image, self.apply_axis, self.output,
                   self.save_path, self.load_path):
             compact(w)
+        self.end_body()
+        self.fit_width()
         self._fit_train_list()
 
     def _fit_train_list(self) -> None:
@@ -527,7 +536,8 @@ class ModelWidget(Container):
             else:
                 if c != self.model.n_channels:
                     msg = (f"the model expects {self.model.n_channels} channel(s) but layer "
-                           f"{img.name!r} has {c} channel(s): choose another layer (or channel axis)")
+                           f"{img.name!r} has {c} channel(s): choose another layer (or "
+                           "channel axis)")
         self.apply_check.value = msg
         self.apply_check.visible = bool(msg)
         return msg

@@ -29,7 +29,13 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from napari_useg.core.device import resolve_device
 from napari_useg.core.options import RunOptions
 from napari_useg.core.registry import Method, all_methods
-from napari_useg.viewer._qt.layout import Collapsible, ParamPanel, compact
+from napari_useg.viewer._qt.layout import (
+    Collapsible,
+    ParamPanel,
+    ScrollingDock,
+    compact,
+    wrapping,
+)
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
 from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
 from napari_useg.viewer._qt.worker import JobWorker
@@ -55,7 +61,7 @@ def _which_step(p: JobProgress | None) -> str:
         f"the labels of {step}"
 
 
-class SegmentWidget(Container):
+class SegmentWidget(ScrollingDock):
     """Unsupervised segmentation of an Image layer with any method of the registry.
 
     Parameters
@@ -79,7 +85,7 @@ class SegmentWidget(Container):
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True, scrollable=True)
+        super().__init__()
         # napari passes a proxy that warns on private access; the layer helpers need the viewer
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.worker: JobWorker | None = None
@@ -124,17 +130,12 @@ class SegmentWidget(Container):
         self.seed = self.run_controls["seed"]
         self.device = self.run_controls["device"]
         self.preview_every = self.run_controls["preview_every"]
-        self.reading = Label(label="", value="")
+        self.reading = wrapping(Label(label="", value=""))
         self.reading.tooltip = "how the image will be read: channels or slices (change the "\
                                "channel axis if this is wrong)"
-        self.summary = Label(label="")
-        self.summary.native.setWordWrap(True)
-        self.estimate = Label(label="", value="")
-        self.estimate.native.setWordWrap(True)
-        self.key_params = Container(name="key_params", label="", labels=True)
-        self.more_params = Container(name="more_params", label="", labels=True)
-        self.params = ParamPanel(self.key_params, self.more_params)
-        self.inputs = Container(name="inputs", label="", labels=True)
+        self.summary = wrapping(Label(label=""))
+        self.estimate = wrapping(Label(label="", value=""))
+        self.inputs = Container(label="", labels=True)
         self.keep_both = CheckBox(
             text="keep previous result", value=False,
             tooltip="on: add a new layer; off: re-running updates the layer '<image> <method>'",
@@ -142,9 +143,10 @@ class SegmentWidget(Container):
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="", min=0, max=_PROGRESS_MAX, value=0)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
-        self.advanced = Collapsible("advanced", name="advanced")
+        self.status = wrapping(Label(label="", value=""))
+        self.top = Container(labels=True)
+        self.advanced = Collapsible("advanced")
+        self.params = ParamPanel(self.top, self.preset, self.advanced.body)
         self._place_controls()
 
         self.image.changed.connect(self._on_image_changed)
@@ -172,15 +174,16 @@ class SegmentWidget(Container):
         buttons = Container(layout="horizontal", labels=False, label="",
                             widgets=[self.run_button, self.cancel_button])
         buttons.margins = (0, 0, 0, 0)
-        self.advanced.body.extend([self.more_params, self.seed, self.device,
-                                   self.preview_every, self.keep_both])
-        self.extend([
-            self.image, self.extra_channels, self.channel_axis, self.reading, self.method,
-            self.summary, self.preset, self.key_params, self.inputs, self.estimate, buttons,
-            self.progress, self.status, self.advanced,
-        ])
+        self.top.extend([self.image, self.extra_channels, self.channel_axis, self.reading,
+                         self.method, self.summary, self.preset])  # key parameters follow
+        self.advanced.body.extend([self.seed, self.device, self.preview_every,
+                                   self.keep_both])  # after the other parameters
+        self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
+                          self.status, self.advanced])
         for w in (self.image, self.method, self.preset, self.channel_axis, self.device):
             compact(w)
+        self.end_body()
+        self.fit_width()
 
     # ----------------------------------------------------------------- choices
     def _layers(self, kind: str) -> list[Any]:
