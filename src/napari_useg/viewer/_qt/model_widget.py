@@ -517,8 +517,8 @@ class ModelWidget(ScrollingDock):
         self.status.value = f"loaded the {model.method} model from {path}"
         problem = self._check_apply_channels()
         if problem:
-            self.status.value = f"napari-useg: {problem}"
-            show_warning(self.status.value)
+            self.status.value += f"; {problem}"
+            show_warning(f"napari-useg: {problem}")
 
     def _check_apply_channels(self, *_: Any) -> str:
         """Say next to 'apply to' when the model cannot label the chosen layer; the reason.
