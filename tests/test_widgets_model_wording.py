@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from magicgui.types import FileDialogMode
+
 from test_widgets_model import TIMEOUT, WIDGET, rgb, set_tiny
 
 pytest.importorskip("qtpy")
