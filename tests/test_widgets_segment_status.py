@@ -131,7 +131,7 @@ def test_cancel_reports_what_the_layer_holds(make_napari_viewer, qtbot, fake_met
     held = 5 * (last // 5)  # previews come every 5 steps
     layer = viewer.layers["im slowtest"]
     n = layer.metadata[META_KEY]["n_labels"]
-    assert f"cancelled at step {last}/2000" in widget.status.value
+    assert f"cancelled at step {last}/2000 (" in widget.status.value  # not the step's labels
     assert f"holds the labels of step {held}: {n} labels" in widget.status.value
 
 

@@ -52,13 +52,23 @@ _MIN_REDRAW = 0.2  # seconds between two live updates of the Labels layer
 _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels}
 
 
+def _position(p: JobProgress | None) -> str:
+    """Where a run is: ``"step 16/150"``, ``"slice 2/3, step 4/150"`` (no loss, no labels)."""
+    if p is None or p.snap is None:
+        return "before the first step"
+    step = f"step {p.snap.step}/{p.snap.total}"
+    return f"slice {p.slice_index + 1}/{p.n_slices}, {step}" if p.n_slices > 1 else step
+
+
 def _which_step(p: JobProgress | None) -> str:
-    """Which step's labels a layer shows: ``"step 15"``, ``"slice 2/3, step 4"``."""
+    """Which labels a layer shows: ``"the labels of step 15"``..."""
     if p is None or p.snap is None:
         return "no labels yet"
-    step = f"step {p.snap.step}" if not p.snap.done else "the slice's result"
-    return f"slice {p.slice_index + 1}/{p.n_slices}, {step}" if p.n_slices > 1 else \
-        f"the labels of {step}"
+    step = "its final labels" if p.snap.done else f"the labels of step {p.snap.step}"
+    if p.n_slices == 1:
+        return step
+    done = f"slices 1-{p.slice_index} and " if p.slice_index else ""
+    return f"{done}slice {p.slice_index + 1}/{p.n_slices} at {step.replace('its ', '')}"
 
 
 class SegmentWidget(ScrollingDock):
@@ -412,7 +422,7 @@ class SegmentWidget(ScrollingDock):
         self.writer.track(p)
         elapsed = eta_text(time.perf_counter() - self._t0, 1.0)
         if p.stopped:
-            where = p.describe() or "before the first step"
+            where = _position(p)
             layer = self.writer.finish("cancelled", f"cancelled at {where}", labels=p.result)
             n = layer.metadata["napari_useg"].get("n_labels", 0)
             self.status.value = (
