@@ -92,6 +92,10 @@ class ModelWidget(ScrollingDock):
     ask_overwrite : callable
         ``ask_overwrite(layer) -> "overwrite" | "new" | "cancel"`` before writing over a
         Labels layer the user edited (a dialog by default; replace it in scripts/tests).
+    params : napari_useg.viewer._qt.layout.ParamPanel
+        The method's parameter controls by name (``params["n_clusters"]``), in declaration
+        order; the key ones are on top, the others in the collapsed ``advanced`` section
+        (a :class:`~napari_useg.viewer._qt.layout.Collapsible`).
     run_controls : napari_useg.viewer._qt.run_controls.RunControls
         The training options (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``normalisation``, ``checkpoint_every``), also attributes of the same names.

@@ -89,6 +89,10 @@ class SegmentWidget(ScrollingDock):
         The running worker.
     writer : napari_useg.viewer.output.LabelsWriter or None
         Writes into the output layer of the current (or last) run.
+    params : napari_useg.viewer._qt.layout.ParamPanel
+        The method's parameter controls by name (``params["n_clusters"]``), in declaration
+        order; the key ones are on top, the others in the collapsed ``advanced`` section
+        (a :class:`~napari_useg.viewer._qt.layout.Collapsible`).
     run_controls : napari_useg.viewer._qt.run_controls.RunControls
         The run-option controls (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``preview_every``), also reachable as attributes of the same names.
