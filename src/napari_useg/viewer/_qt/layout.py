@@ -31,8 +31,7 @@ __all__ = ["KEY_PARAMS", "Collapsible", "ParamPanel", "ScrollingDock", "compact"
 #: of clusters or segments, the iteration budget and the granularity knob (in this order).
 KEY_PARAMS: tuple[str, ...] = (
     "n_clusters", "n_segments", "scale", "max_iter", "epochs", "steps", "min_labels", "mu",
-    "alpha",
-    "n_superpixels", "window",
+    "alpha", "n_superpixels", "window",
 )
 #: At most this many key parameters on top (the rest go to the advanced section).
 MAX_KEY = 4
