@@ -24,3 +24,16 @@ def test_core_import_does_not_pull_qt():
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_menus_say_napari_useg_as_the_readme_does():
+    from pathlib import Path
+
+    import napari_useg.viewer
+
+    path = Path(napari_useg.viewer.__file__).with_name("napari.yaml")
+    pm = npe2.PluginManifest.from_file(path)
+    assert pm.display_name == "napari-useg"
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if readme.is_file():
+        assert "napari-useg" in readme.read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from napari.components import ViewerModel
 
-from napari_useg.viewer.scoring import score_layers
+from napari_useg.viewer.scoring import SCORE_HELP, pick_pair, score_help, score_layers
 
 
 def test_score_layers_matches_metrics_module():
@@ -45,3 +45,31 @@ def test_score_layers_matches_metrics_module():
     viewer.add_labels(np.stack([gt, gt]), name="gt3")
     assert score_layers(viewer, "pred3", "gt3")["hungarian"] == pytest.approx(
         scores["hungarian"])
+
+
+def test_a_layer_is_never_scored_against_itself():
+    viewer = ViewerModel()
+    viewer.add_labels(np.ones((4, 4), np.int32), name="a")
+    with pytest.raises(ValueError, match="same layer"):
+        score_layers(viewer, "a", "a", add_matched=True)
+    assert len(viewer.layers) == 1
+
+
+def test_pick_pair_prefers_named_ground_truth_and_plain_results():
+    assert pick_pair(["a"]) is None
+    assert pick_pair(["gt", "pred"]) == (1, 0)
+    assert pick_pair(["a", "b", "c"]) == (2, 1)
+    names = ["nuclei ground truth", "nuclei kmeans", "nuclei kmeans matched"]
+    assert pick_pair(names) == (1, 0)
+    assert pick_pair(["img kanezaki", "manual annotation"]) == (0, 1)
+
+
+def test_every_score_says_what_it_measures_and_which_way_is_better():
+    metrics = pytest.importorskip("napari_useg.metrics")
+    a = np.zeros((4, 4), int)
+    a[:, 2:] = 1
+    names = list(metrics.score_all(a, a))
+    assert set(names) == set(SCORE_HELP)
+    for name in names:
+        assert "better" in score_help(name)
+    assert "lower is better" in score_help("voi")

@@ -80,3 +80,45 @@ def test_accuracy_widget_reports_bad_input(make_napari_viewer, errors):
     _, widget = viewer.window.add_plugin_dock_widget("napari-useg", WIDGET)
     assert widget.compute() == {}
     assert len(errors) == 1 and "shape" in errors[0]
+
+
+@needs_score_all
+def test_accuracy_widget_never_scores_a_layer_against_itself(make_napari_viewer, errors):
+    viewer = make_napari_viewer()
+    pred, gt = maps()
+    viewer.add_labels(gt, name="nuclei ground truth")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-useg", WIDGET)
+    # docked with one Labels layer: both choices are that layer, and Compute refuses
+    assert widget.prediction.value is widget.ground_truth.value
+    assert "same layer" in widget.pair.value
+    n = len(viewer.layers)
+    assert widget.compute() == {}
+    assert "same layer" in errors[-1] and len(viewer.layers) == n
+    # a result appears: the pair follows it
+    viewer.add_labels(pred, name="nuclei kmeans")
+    assert widget.prediction.value.name == "nuclei kmeans"
+    assert widget.ground_truth.value.name == "nuclei ground truth"
+    scores = widget.compute()
+    assert scores == metrics.score_all(pred, gt)
+    assert "nuclei kmeans" in widget.pair.value and "nuclei ground truth" in widget.pair.value
+    assert widget.copy().splitlines()[0] == "metric\tnuclei kmeans vs nuclei ground truth"
+    # every score explains itself, and says which way is better
+    native = widget.table.native
+    for row in range(native.rowCount()):
+        tip = native.verticalHeaderItem(row).toolTip()
+        assert "better" in tip and tip == native.item(row, 0).toolTip()
+    # another pair (or setting): the old numbers go
+    viewer.add_labels(gt[::-1].copy(), name="other")
+    assert widget.scores  # an unrelated layer keeps the pair and its scores
+    widget.ground_truth.value = viewer.layers["other"]
+    assert widget.scores == {} and widget.table.data.to_list() == []
+    assert widget.pair.value == ""
+    widget.compute()
+    widget.zero_unannotated.value = True
+    assert widget.scores == {}
+    # a chosen layer removed: the choices follow, still two different layers
+    widget.ground_truth.value = viewer.layers["nuclei ground truth"]
+    viewer.layers.remove("nuclei kmeans")
+    assert widget.prediction.value is not widget.ground_truth.value
+    assert {lay.name for lay in (widget.prediction.value, widget.ground_truth.value)} == {
+        "nuclei ground truth", "other"}

@@ -10,7 +10,56 @@ from napari_useg.metrics import hungarian_match, score_all
 from napari_useg.viewer.output import put_derived_layer
 from napari_useg.viewer.sources import is_layer, resolve_layer
 
-__all__ = ["score_layers"]
+__all__ = ["score_layers", "SCORE_HELP", "score_help", "pick_pair"]
+
+#: What each score of :func:`napari_useg.metrics.score_all` measures, and which way is better.
+SCORE_HELP: dict[str, str] = {
+    "hungarian": "pixel accuracy after matching each predicted segment to at most one "
+                 "ground-truth segment (Hungarian matching); 0 to 1, higher is better",
+    "many_to_one": "pixel accuracy when every predicted segment takes its majority "
+                   "ground-truth label (several segments may share one); 0 to 1, higher is "
+                   "better, and it favours over-segmentation",
+    "covering": "segmentation covering: how well the predicted segments overlap the "
+                "ground-truth ones (best overlap per segment, weighted by size); 0 to 1, "
+                "higher is better",
+    "pri": "probabilistic Rand index: the share of pixel pairs that both maps put in the "
+           "same or in different segments alike; 0 to 1, higher is better",
+    "voi": "variation of information: the information (bits) that one map lacks about the "
+           "other; 0 for identical maps, lower is better",
+    "ari": "adjusted Rand index: the Rand index corrected for chance agreement; 1 for "
+           "identical maps, about 0 for random ones, higher is better",
+}
+
+
+def score_help(name: str) -> str:
+    """What the score ``name`` measures and which way is better (``""`` if unknown)."""
+    return SCORE_HELP.get(name.lower().replace("-", "_"), "")
+
+
+_GT_WORDS = ("ground truth", "groundtruth", "annotation", "manual")
+_DERIVED = (" matched", " errors")  # layers this module adds
+
+
+def _says_ground_truth(name: str) -> bool:
+    words = name.lower().replace("-", " ").replace("_", " ")
+    return any(w in words for w in _GT_WORDS) or "gt" in words.split()
+
+
+def pick_pair(names: list[str]) -> tuple[int, int] | None:
+    """Indices (prediction, ground truth) of two different layers among ``names``.
+
+    The ground truth is the last layer whose name says so (``"ground truth"``, ``"gt"``,
+    ``"annotation"``...), else the second-to-last layer; the prediction is the last other
+    layer, preferring one that is not a ``matched``/``errors`` layer added by
+    :func:`score_layers`. ``None`` with fewer than two layers.
+    """
+    if len(names) < 2:
+        return None
+    said = [i for i, n in enumerate(names) if _says_ground_truth(n)]
+    gt = said[-1] if said else len(names) - 2
+    others = [i for i in range(len(names)) if i != gt]
+    plain = [i for i in others if not names[i].endswith(_DERIVED)]
+    return (plain or others)[-1], gt
 
 
 def score_layers(
@@ -49,10 +98,15 @@ def score_layers(
     Raises
     ------
     ValueError, TypeError
-        If the layers are not Labels layers or their shapes differ.
+        If the layers are not Labels layers, are the same layer, or their shapes differ.
     """
     pred_layer = resolve_layer(viewer, prediction)
     gt_layer = resolve_layer(viewer, ground_truth)
+    if pred_layer is gt_layer:
+        raise ValueError(
+            f"prediction and ground truth are the same layer ({pred_layer.name!r}): a layer "
+            "scored against itself is always perfect; choose two different Labels layers"
+        )
     for role, lay in (("prediction", pred_layer), ("ground truth", gt_layer)):
         if not is_layer(lay, "labels"):
             raise TypeError(f"{role} must be a Labels layer, got {type(lay).__name__}")

@@ -30,7 +30,16 @@ __all__ = [
     "layer_source",
     "layer_channels",
     "images_from_layers",
+    "guess_channel_axis",
+    "describe_reading",
 ]
+
+#: A leading axis of a 3-D layer at most this long, with both other axes at least
+#: :data:`_LARGE_AXIS` long, is taken for channels rather than slices.
+MAX_GUESSED_CHANNELS = 4
+_LARGE_AXIS = 32
+#: Axis labels (napari ``axis_labels`` or ``metadata["axes"]``) that name a channel axis.
+_CHANNEL_NAMES = ("c", "ch", "channel", "channels")
 
 
 def is_layer(obj: Any, kind: str) -> bool:
@@ -227,6 +236,69 @@ def source_from_layers(layers: Any, channel_axis: int | None = None) -> LayerSou
             f"(shape {tuple(src.data.shape)}); need at least 2"
         )
     return src
+
+
+def _axis_labels(layer: Any) -> list[str]:
+    ndim = getattr(getattr(layer, "data", None), "ndim", 0)
+    meta = getattr(layer, "metadata", None) or {}
+    axes = meta.get("axes")
+    if isinstance(axes, str) and len(axes) == ndim:  # e.g. tifffile's "CYX"
+        return [a.lower() for a in axes]
+    if isinstance(axes, (list, tuple)) and len(axes) == ndim:
+        return [str(a).lower() for a in axes]
+    labels = getattr(layer, "axis_labels", None)
+    if labels is not None and len(labels) == ndim:
+        return [str(a).lower() for a in labels]
+    return []
+
+
+def guess_channel_axis(layer: Any) -> int | None:
+    """The likely channel axis of an Image layer's data, or ``None`` (none, or RGB).
+
+    In order: an RGB layer has none to choose (its channels are the last axis); an axis
+    labelled as channels (``metadata["axes"]`` such as ``"CYX"``, or napari's
+    ``axis_labels``); for 3-D data, a leading axis of at most
+    :data:`MAX_GUESSED_CHANNELS` entries before two long ones (``(3, 512, 512)``).
+    """
+    if layer is None or getattr(layer, "rgb", False):
+        return None
+    shape = tuple(int(n) for n in getattr(layer.data, "shape", ()))
+    if len(shape) < 3:
+        return None
+    labels = _axis_labels(layer)
+    for i, name in enumerate(labels):
+        if name in _CHANNEL_NAMES:
+            return i
+    if labels and not any(name.startswith("axis") or name.lstrip("-").isdigit()
+                          for name in labels):
+        return None  # named axes, none of them channels
+    if len(shape) == 3 and shape[0] <= MAX_GUESSED_CHANNELS and min(shape[1:]) >= _LARGE_AXIS:
+        return 0
+    return None
+
+
+def describe_reading(layers: Any, channel_axis: int | None = None) -> str:
+    """How the layer(s) will be read, in a few words: ``"3 channels, 512x512"``...
+
+    Shown by the segmentation widget before Run; the reason when the settings are
+    invalid (``"cannot read: ..."``).
+    """
+    try:
+        src = source_from_layers(layers, channel_axis)
+    except (ValueError, TypeError) as exc:
+        return f"cannot read: {exc}"
+    h, w = src.out_shape[-2:]
+    if src.rgb:
+        what = "RGB"
+    elif src.has_channels:
+        what = f"{int(src.data.shape[-1])} channels"
+    else:
+        what = "1 channel"
+    size = f"{h}x{w}"
+    if src.n_slices > 1:
+        stack = "x".join(str(n) for n in src.stack_shape)
+        return f"{src.n_slices} slices ({stack}) of {size}, {what}, one at a time"
+    return f"one {size} image, {what}"
 
 
 def layer_source(layer: Any, channel_axis: int | None) -> LayerSource:

@@ -21,6 +21,7 @@ Everything that is not Qt lives in :mod:`napari_useg.viewer.model_jobs`.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,18 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from napari_useg.core.model import load_model
+from napari_useg.core.model import is_model_folder, load_model
 from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.registry import Method
+from napari_useg.viewer._qt.layout import (
+    Collapsible,
+    ParamPanel,
+    ScrollingDock,
+    compact,
+    heading,
+    wrapping,
+)
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
-from napari_useg.viewer._qt.param_controls import control_for
 from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
 from napari_useg.viewer._qt.worker import JobWorker
 from napari_useg.viewer.jobs import Job, JobProgress
@@ -57,19 +65,15 @@ from napari_useg.viewer.model_jobs import (
     write_prediction,
 )
 from napari_useg.viewer.output import choose_output
-from napari_useg.viewer.sources import layer_channels
+from napari_useg.viewer.sources import guess_channel_axis, layer_channels
+from napari_useg.viewer.timing import eta_text
 
 __all__ = ["ModelWidget"]
 
 _PROGRESS_MAX = 1000
 
 
-def _heading(text: str) -> Label:
-    w = Label(value=f"<b>{text}</b>", label="")
-    return w
-
-
-class ModelWidget(Container):
+class ModelWidget(ScrollingDock):
     """Train, save, load and apply dataset-level segmentation models (IIC, InMARS).
 
     Parameters
@@ -88,6 +92,10 @@ class ModelWidget(Container):
     ask_overwrite : callable
         ``ask_overwrite(layer) -> "overwrite" | "new" | "cancel"`` before writing over a
         Labels layer the user edited (a dialog by default; replace it in scripts/tests).
+    params : napari_useg.viewer._qt.layout.ParamPanel
+        The method's parameter controls by name (``params["n_clusters"]``), in declaration
+        order; the key ones are on top, the others in the collapsed ``advanced`` section
+        (a :class:`~napari_useg.viewer._qt.layout.Collapsible`).
     run_controls : napari_useg.viewer._qt.run_controls.RunControls
         The training options (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``normalisation``, ``checkpoint_every``), also attributes of the same names.
@@ -96,7 +104,7 @@ class ModelWidget(Container):
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.model: Any = None
         self.model_path: str | None = None
@@ -105,6 +113,7 @@ class ModelWidget(Container):
         self.prediction: PredictionJob | None = None
         self.last_progress: JobProgress | None = None
         self._target: Any = None
+        self._t0 = 0.0
         self.ask_overwrite = lambda layer: ask_overwrite_dialog(self.native, layer)
         self._methods: dict[str, Method] = dataset_methods()
 
@@ -114,7 +123,6 @@ class ModelWidget(Container):
             tooltip="Image layers to train on (ctrl-click for several); every 2-D slice of "
                     "a stack layer is one training image",
         )
-        self.train_layers.native.setMaximumHeight(90)
         names = sorted(self._methods)
         self.method = ComboBox(
             label="method", choices=[(f"{n} - {self._methods[n].title}", n) for n in names],
@@ -124,9 +132,11 @@ class ModelWidget(Container):
             FitOptions,
             ["channel_axis", "preset", "seed", "device", "normalisation", "checkpoint_every"],
             choices={"channel_axis": self._train_axis_choices, "preset": self._preset_choices},
+            labels={"checkpoint_every": "checkpoint"},
             tooltips={
-                "channel_axis": "axis of multichannel (non-RGB) layers holding the channels; "
-                                "other axes before the last two index images",
+                "channel_axis": "axis of multichannel (non-RGB) layers holding the channels "
+                                "(guessed from the layer); other axes before the last two "
+                                "index images",
                 "preset": "fill the parameters with a named set of values",
                 "checkpoint_every": "steps between checkpoints: Stop keeps the model of the "
                                     "last one (1: exactly the steps done; larger saves time "
@@ -140,20 +150,21 @@ class ModelWidget(Container):
         self.device = self.run_controls["device"]
         self.normalisation = self.run_controls["normalisation"]
         self.checkpoint_every = self.run_controls["checkpoint_every"]
-        self.summary = Label(label="")
-        self.summary.native.setWordWrap(True)
-        self.params = Container(name="params", label="", labels=True)
+        self.summary = wrapping(Label(label=""))
+        self.top = Container(labels=True)
+        self.advanced = Collapsible("advanced training")
+        self.params = ParamPanel(self.top, self.preset, self.advanced.body)
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False)
-        train_row = Container(layout="horizontal", labels=False, label="",
-                              widgets=[self.train_button, self.stop_button])
-        train_row.margins = (0, 0, 0, 0)
 
         # ---- model
-        self.model_info = Label(label="model", value="none: train one or load a saved model")
-        self.model_info.native.setWordWrap(True)
-        self.save_path = FileEdit(label="save to", mode="w", nullable=True,
-                                  tooltip="folder to write (config.json + weights.pt)")
+        self.model_info = wrapping(Label(label="model",
+                                         value="none: train one or load a saved model"))
+        self.save_path = FileEdit(
+            label="save to", mode="d", nullable=True,
+            tooltip="the model folder to write (config.json + weights.pt); choosing a folder "
+                    "that holds other things writes the model folder '<method>-model' in it",
+        )
         self.overwrite = CheckBox(text="replace an existing folder", value=False)
         self.save_button = PushButton(text="Save model", enabled=False)
         self.load_path = FileEdit(label="load from", mode="d", nullable=True,
@@ -163,6 +174,7 @@ class ModelWidget(Container):
         # ---- apply
         self.apply_image = ComboBox(label="apply to", choices=self._image_choices,
                                     tooltip="Image layer to label with the model")
+        self.apply_check = wrapping(Label(label="", value=""))
         self.apply_controls = RunControls(
             RunOptions, ["channel_axis"], choices={"channel_axis": self._apply_axis_choices},
             labels={"channel_axis": "channel axis "},
@@ -175,27 +187,19 @@ class ModelWidget(Container):
                                  tooltip="tiles of this side are labelled one at a time "
                                          "(memory bound); the result does not depend on it")
         self.keep_both = CheckBox(
-            text="keep previous result (add a new layer)", value=False,
-            tooltip="off: re-applying updates the layer '<image> <method> labels'",
+            text="keep previous result", value=False,
+            tooltip="on: add a new layer; off: re-applying updates the layer "
+                    "'<image> <method> labels'",
         )
         self.apply_button = PushButton(text="Apply", enabled=False)
 
-        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
-        self.extend([
-            _heading("Train a model on layers"), self.train_layers, self.channel_axis,
-            self.method, self.summary, self.preset, self.params, self.seed, self.device,
-            self.normalisation, self.checkpoint_every, train_row,
-            _heading("Model"), self.model_info, self.save_path, self.overwrite,
-            self.save_button, self.load_path, self.load_button,
-            _heading("Apply to a layer"), self.apply_image, self.apply_axis, self.output,
-            self.tile_size, self.keep_both, self.apply_button,
-            self.progress, self.status,
-        ])
+        self.progress = ProgressBar(label="", min=0, max=_PROGRESS_MAX, value=0)
+        self.status = wrapping(Label(label="", value=""))
+        self._place_controls()
 
         self.train_layers.changed.connect(self._on_train_layers_changed)
         self.apply_image.changed.connect(self._on_apply_image_changed)
+        self.apply_axis.changed.connect(self._check_apply_channels)
         self.method.changed.connect(self._on_method_changed)
         self.preset.changed.connect(self._apply_preset)
         self.train_button.changed.connect(self.train)
@@ -206,10 +210,68 @@ class ModelWidget(Container):
         events = self.viewer.layers.events
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(self.reset_choices)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._select_active_image()
         self._on_method_changed()
         self._on_train_layers_changed()
         self._on_apply_image_changed()
         self._set_model(None)
+
+    def _place_controls(self) -> None:
+        """Train (what users set first, Train, progress), Model, Apply; options collapsed.
+
+        The Train part fits a 1366x768 screen with napari's default layout; the paper's
+        other parameters and the run options live in the ``advanced training`` section.
+        """
+        train_row = Container(layout="horizontal", labels=False, label="",
+                              widgets=[self.train_button, self.stop_button])
+        train_row.margins = (0, 0, 0, 0)
+        self.advanced.body.extend([self.seed, self.device, self.normalisation,
+                                   self.checkpoint_every])  # after the other parameters
+        self.top.extend([self.train_layers, self.channel_axis, self.method, self.summary,
+                         self.preset])  # key parameters follow
+        model = Container(labels=True, widgets=[
+            self.model_info, self.save_path, self.overwrite, self.save_button,
+            self.load_path, self.load_button])
+        apply = Container(labels=True, widgets=[
+            self.apply_image, self.apply_check, self.apply_axis, self.output,
+            self.tile_size, self.keep_both, self.apply_button])
+        self.body.extend([
+            heading("Train a model on layers"), self.top, train_row, self.progress,
+            self.status, self.advanced, heading("Model"), model, heading("Apply to a layer"),
+            apply,
+        ])
+        for w in (self.method, self.preset, self.channel_axis, self.device,
+                  self.normalisation, self.apply_image, self.apply_axis, self.output,
+                  self.save_path, self.load_path):
+            compact(w)
+        self.end_body()
+        self.fit_width()
+        self._fit_train_list()
+
+    def _fit_train_list(self) -> None:
+        """Show every layer of the 'train on' list (3 to 8 rows; more scroll)."""
+        native = self.train_layers.native
+        rows = min(max(len(self.train_layers.choices), 3), 8)
+        row = max(native.sizeHintForRow(0), native.fontMetrics().height() + 4)
+        native.setFixedHeight(rows * row + 2 * native.frameWidth() + 4)
+
+    def _select_active_image(self) -> None:
+        active = self.viewer.layers.selection.active
+        if active is not None and any(active is lay for _, lay in self._image_choices()):
+            self.apply_image.value = active
+
+    def reset_choices(self, *_: Any) -> None:
+        """Refresh every choice from the viewer's layers (on insertion, removal...)."""
+        super().reset_choices()
+        self._fit_train_list()
+        self._check_apply_channels()
+
+    def _on_destroyed(self, *_: Any) -> None:
+        """The dock was closed (or napari quit): stop the run and touch no Qt object again."""
+        if self.worker is not None:
+            self.worker.detach()
+        self.worker = None
 
     # ----------------------------------------------------------------- choices
     def _image_layers(self) -> list[Any]:
@@ -220,8 +282,10 @@ class ModelWidget(Container):
 
     @staticmethod
     def _axes(layers: list[Any]) -> list[tuple[str, Any]]:
-        # the axis applies to the multichannel layers of a selection (RGB ones ignore it)
-        return axis_choices(next((lay for lay in layers if not lay.rgb), None))
+        # the axis applies to the multichannel layers of a selection (RGB ones ignore it);
+        # a selection of RGB layers only shows "RGB (last axis)", as the segment widget does
+        return axis_choices(next((lay for lay in layers if not lay.rgb),
+                                 layers[0] if layers else None))
 
     def _train_axis_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         sel = list(self.train_layers.value or []) if hasattr(self, "train_layers") else []
@@ -247,9 +311,17 @@ class ModelWidget(Container):
     # ----------------------------------------------------------------- reactions
     def _on_train_layers_changed(self, *_: Any) -> None:
         self.channel_axis.reset_choices()
+        guess = next((g for g in map(guess_channel_axis, self.train_layers.value or [])
+                      if g is not None), None)
+        if guess is not None:
+            self.channel_axis.value = guess
 
     def _on_apply_image_changed(self, *_: Any) -> None:
         self.apply_axis.reset_choices()
+        guess = guess_channel_axis(self.apply_image.value)
+        if guess is not None:
+            self.apply_axis.value = guess
+        self._check_apply_channels()
 
     def _on_method_changed(self, *_: Any) -> None:
         m = self.current_method
@@ -263,8 +335,7 @@ class ModelWidget(Container):
                 self.preset.value = m.default_preset
         self.preset.enabled = bool(m.presets)
         values = m.defaults(m.default_preset)
-        self.params.clear()
-        self.params.extend([control_for(info, values[info.name]) for info in m.param_infos])
+        self.params.set(m.param_infos, values)
 
     def _apply_preset(self, *_: Any) -> None:
         m = self.current_method
@@ -276,7 +347,7 @@ class ModelWidget(Container):
 
     def param_values(self) -> dict[str, Any]:
         """Current values of the method's parameter controls."""
-        return {w.name: w.value for w in self.params}
+        return self.params.values()
 
     # ----------------------------------------------------------------- state
     @property
@@ -313,8 +384,10 @@ class ModelWidget(Container):
                 parts.append(f"folder: {path}")
             self.model_info.value = "; ".join(parts)
         self._set_running(self.running)
+        self._check_apply_channels()
 
     def _error(self, message: str) -> None:
+        self.progress.value = 0  # a bar left full next to an error reads as success
         self.status.value = message
         show_error(message)
 
@@ -323,6 +396,7 @@ class ModelWidget(Container):
         self.worker = JobWorker(job, on_progress=on_progress, on_done=on_done,
                                 on_error=self._on_errored, on_finished=self._on_finished)
         self.progress.value = 0
+        self._t0 = time.perf_counter()
         self._set_running(True)
         self.worker.start()
 
@@ -341,10 +415,13 @@ class ModelWidget(Container):
         self.progress.value = round(p.fraction * _PROGRESS_MAX)
         if self.worker is not None and self.worker.job.stopping:
             return  # keep the "stopping..." message
+        timing = eta_text(time.perf_counter() - self._t0, p.fraction)
         if p.snap is not None:
-            self.status.value = describe_fit(p.snap)
+            self.status.value = f"{describe_fit(p.snap)} ({timing})"
         elif p.n_slices > 1:
-            self.status.value = f"slice {p.slice_index + 1}/{p.n_slices}"
+            self.status.value = f"slice {p.slice_index + 1}/{p.n_slices} ({timing})"
+        else:
+            self.status.value = f"applying ({timing})"
 
     def _on_errored(self, exc: BaseException) -> None:
         what = "training" if self.training is not None else "prediction"
@@ -411,6 +488,10 @@ class ModelWidget(Container):
         if path is None or str(path) in ("", "."):
             self._error("napari-useg: choose a folder to save the model to ('save to')")
             return
+        path = Path(path)
+        if path.is_dir() and not is_model_folder(path):
+            # a folder picked in the dialog: the model folder goes inside it
+            path = path / f"{self.model.method}-model"
         try:
             dest = self.model.save(path, overwrite=bool(self.overwrite.value))
         except FileExistsError:
@@ -437,24 +518,33 @@ class ModelWidget(Container):
             self._error(f"napari-useg: could not load a model from {path}: {exc}")
             return
         self._set_model(model, str(Path(path)))
-        self.status.value = f"loaded a {model.method} model from {path}"
-        self._check_apply_channels()
+        self.status.value = f"loaded the {model.method} model from {path}"
+        problem = self._check_apply_channels()
+        if problem:
+            self.status.value += f"; {problem}"
+            show_warning(f"napari-useg: {problem}")
 
-    def _check_apply_channels(self) -> None:
-        """Warn when the model cannot be applied to the chosen layer (channel count)."""
+    def _check_apply_channels(self, *_: Any) -> str:
+        """Say next to 'apply to' when the model cannot label the chosen layer; the reason.
+
+        Checked when a layer is chosen, a model is trained or loaded, the channel axis
+        changes: the model sees a fixed number of channels.
+        """
+        msg = ""
         img = self.apply_image.value
-        if img is None or self.model is None:
-            return
-        try:
-            c = layer_channels(img, self.apply_controls.values()["channel_axis"])
-        except (ValueError, TypeError):
-            return
-        if c != self.model.n_channels:
-            msg = (f"napari-useg: the model expects {self.model.n_channels} channel(s) but "
-                   f"layer {img.name!r} has {c}; choose another layer (or channel axis) "
-                   "to apply it to")
-            self.status.value = msg
-            show_warning(msg)
+        if img is not None and self.model is not None:
+            try:
+                c = layer_channels(img, self.apply_controls.values()["channel_axis"])
+            except (ValueError, TypeError) as exc:
+                msg = f"cannot read {img.name!r}: {exc}"
+            else:
+                if c != self.model.n_channels:
+                    msg = (f"the model expects {self.model.n_channels} channel(s) but layer "
+                           f"{img.name!r} has {c} channel(s): choose another layer (or "
+                           "channel axis)")
+        self.apply_check.value = msg
+        self.apply_check.visible = bool(msg)
+        return msg
 
     # ----------------------------------------------------------------- apply
     def make_prediction(self) -> PredictionJob:
@@ -471,6 +561,10 @@ class ModelWidget(Container):
     def apply(self, *_: Any) -> None:
         """Label the chosen layer with the model in a worker (the Apply button)."""
         if self.running:
+            return
+        problem = self._check_apply_channels()
+        if problem:
+            self._error(f"napari-useg: {problem}")
             return
         try:
             job = self.make_prediction()

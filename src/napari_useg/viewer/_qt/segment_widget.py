@@ -24,17 +24,26 @@ from magicgui.widgets import (
     PushButton,
     Select,
 )
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
+from napari_useg.core.device import resolve_device
 from napari_useg.core.options import RunOptions
 from napari_useg.core.registry import Method, all_methods
+from napari_useg.viewer._qt.layout import (
+    Collapsible,
+    ParamPanel,
+    ScrollingDock,
+    compact,
+    wrapping,
+)
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
-from napari_useg.viewer._qt.param_controls import control_for
 from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
 from napari_useg.viewer._qt.worker import JobWorker
 from napari_useg.viewer.jobs import JobProgress
 from napari_useg.viewer.output import LabelsWriter, choose_output
 from napari_useg.viewer.segment_job import SegmentationJob, make_job
+from napari_useg.viewer.sources import describe_reading, guess_channel_axis, source_from_layers
+from napari_useg.viewer.timing import estimate_seconds, estimate_text, eta_text
 
 __all__ = ["SegmentWidget"]
 
@@ -43,7 +52,26 @@ _MIN_REDRAW = 0.2  # seconds between two live updates of the Labels layer
 _LAYER_TYPES = {"image": napari.layers.Image, "labels": napari.layers.Labels}
 
 
-class SegmentWidget(Container):
+def _position(p: JobProgress | None) -> str:
+    """Where a run is: ``"step 16/150"``, ``"slice 2/3, step 4/150"`` (no loss, no labels)."""
+    if p is None or p.snap is None:
+        return "before the first step"
+    step = f"step {p.snap.step}/{p.snap.total}"
+    return f"slice {p.slice_index + 1}/{p.n_slices}, {step}" if p.n_slices > 1 else step
+
+
+def _which_step(p: JobProgress | None) -> str:
+    """Which labels a layer shows: ``"the labels of step 15"``..."""
+    if p is None or p.snap is None:
+        return "no labels yet"
+    step = "its final labels" if p.snap.done else f"the labels of step {p.snap.step}"
+    if p.n_slices == 1:
+        return step
+    done = f"slices 1-{p.slice_index} and " if p.slice_index else ""
+    return f"{done}slice {p.slice_index + 1}/{p.n_slices} at {step.replace('its ', '')}"
+
+
+class SegmentWidget(ScrollingDock):
     """Unsupervised segmentation of an Image layer with any method of the registry.
 
     Parameters
@@ -61,20 +89,26 @@ class SegmentWidget(Container):
         The running worker.
     writer : napari_useg.viewer.output.LabelsWriter or None
         Writes into the output layer of the current (or last) run.
+    params : napari_useg.viewer._qt.layout.ParamPanel
+        The method's parameter controls by name (``params["n_clusters"]``), in declaration
+        order; the key ones are on top, the others in the collapsed ``advanced`` section
+        (a :class:`~napari_useg.viewer._qt.layout.Collapsible`).
     run_controls : napari_useg.viewer._qt.run_controls.RunControls
         The run-option controls (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``preview_every``), also reachable as attributes of the same names.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         # napari passes a proxy that warns on private access; the layer helpers need the viewer
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.worker: JobWorker | None = None
         self.writer: LabelsWriter | None = None
         self.last_progress: JobProgress | None = None
         self._pending: JobProgress | None = None
+        self._shown: JobProgress | None = None
         self._last_draw = 0.0
+        self._t0 = 0.0
         self.ask_overwrite = lambda layer: ask_overwrite_dialog(self.native, layer)
         self._methods: dict[str, Method] = all_methods()
 
@@ -96,9 +130,9 @@ class SegmentWidget(Container):
             choices={"channel_axis": self._axis_choices, "preset": self._preset_choices},
             labels={"preview_every": "live update"},
             tooltips={
-                "channel_axis": "axis of a multichannel (non-RGB) layer holding the channels; "
-                                "every other axis before the last two is a stack segmented "
-                                "slice by slice",
+                "channel_axis": "axis of a multichannel (non-RGB) layer holding the channels "
+                                "(guessed from the layer); every other axis before the last "
+                                "two is a stack segmented slice by slice",
                 "preset": "fill the parameters with a named set of values",
                 "preview_every": "update the Labels layer every this many steps (0: only the "
                                  "result); Cancel keeps the last update",
@@ -110,38 +144,60 @@ class SegmentWidget(Container):
         self.seed = self.run_controls["seed"]
         self.device = self.run_controls["device"]
         self.preview_every = self.run_controls["preview_every"]
-        self.summary = Label(label="")
-        self.summary.native.setWordWrap(True)
-        self.params = Container(name="params", label="", labels=True)
-        self.inputs = Container(name="inputs", label="", labels=True)
+        self.reading = wrapping(Label(label="", value=""))
+        self.reading.tooltip = "how the image will be read: channels or slices (change the "\
+                               "channel axis if this is wrong)"
+        self.summary = wrapping(Label(label=""))
+        self.estimate = wrapping(Label(label="", value=""))
+        self.inputs = Container(label="", labels=True)
         self.keep_both = CheckBox(
-            text="keep previous result (add a new layer)", value=False,
-            tooltip="off: re-running updates the layer '<image> <method>'",
+            text="keep previous result", value=False,
+            tooltip="on: add a new layer; off: re-running updates the layer '<image> <method>'",
         )
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        buttons = Container(layout="horizontal", labels=False, label="",
-                            widgets=[self.run_button, self.cancel_button])
-        buttons.margins = (0, 0, 0, 0)
-        self.progress = ProgressBar(label="progress", min=0, max=_PROGRESS_MAX, value=0)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
-        self.extend([
-            self.image, self.extra_channels, self.channel_axis, self.method, self.summary,
-            self.preset, self.params, self.inputs, self.seed, self.device,
-            self.preview_every, self.keep_both, buttons, self.progress, self.status,
-        ])
+        self.progress = ProgressBar(label="", min=0, max=_PROGRESS_MAX, value=0)
+        self.status = wrapping(Label(label="", value=""))
+        self.top = Container(labels=True)
+        self.advanced = Collapsible("advanced")
+        self.params = ParamPanel(self.top, self.preset, self.advanced.body)
+        self._place_controls()
 
         self.image.changed.connect(self._on_image_changed)
+        self.extra_channels.changed.connect(self._update_reading)
+        self.channel_axis.changed.connect(self._update_reading)
         self.method.changed.connect(self._on_method_changed)
         self.preset.changed.connect(self._apply_preset)
+        self.device.changed.connect(self._update_estimate)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         events = self.viewer.layers.events
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(self.reset_choices)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._select_active_image()
         self._on_method_changed()
         self._on_image_changed()
+
+    def _place_controls(self) -> None:
+        """Place the controls: what users set first, Run, then the collapsed advanced part.
+
+        Everything above Run fits a 1366x768 screen with napari's default layout; the
+        paper's other parameters and the run options live in the ``advanced`` section.
+        """
+        buttons = Container(layout="horizontal", labels=False, label="",
+                            widgets=[self.run_button, self.cancel_button])
+        buttons.margins = (0, 0, 0, 0)
+        self.top.extend([self.image, self.extra_channels, self.channel_axis, self.reading,
+                         self.method, self.summary, self.preset])  # key parameters follow
+        self.advanced.body.extend([self.seed, self.device, self.preview_every,
+                                   self.keep_both])  # after the other parameters
+        self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
+                          self.status, self.advanced])
+        for w in (self.image, self.method, self.preset, self.channel_axis, self.device):
+            compact(w)
+        self.end_body()
+        self.fit_width()
 
     # ----------------------------------------------------------------- choices
     def _layers(self, kind: str) -> list[Any]:
@@ -171,9 +227,63 @@ class SegmentWidget(Container):
         return self._methods[self.method.value]
 
     # ----------------------------------------------------------------- reactions
+    def _select_active_image(self) -> None:
+        active = self.viewer.layers.selection.active
+        if active is not None and any(active is lay for _, lay in self._image_choices()):
+            self.image.value = active
+
     def _on_image_changed(self, *_: Any) -> None:
         self.channel_axis.reset_choices()
+        guess = guess_channel_axis(self.image.value)
+        if guess is not None:
+            self.channel_axis.value = guess
         self.extra_channels.reset_choices()
+        self._update_reading()
+
+    def reset_choices(self, *_: Any) -> None:
+        """Refresh every choice from the viewer's layers (on insertion, removal...)."""
+        before = self.image.value
+        super().reset_choices()
+        if self.image.value is not before:
+            self._on_image_changed()
+        else:
+            self._update_reading()
+
+    def _source_layers(self) -> list[Any]:
+        image = self.image.value
+        return [] if image is None else [image, *list(self.extra_channels.value or [])]
+
+    def _update_reading(self, *_: Any) -> None:
+        """Say how the image will be read (channels or slices), before Run."""
+        self.extra_channels.visible = bool(self.extra_channels.choices)
+        layers = self._source_layers()
+        if not layers:
+            self.reading.value = "no Image layer: open or add one"
+        else:
+            axis = self.run_controls.values()["channel_axis"]
+            self.reading.value = describe_reading(layers if len(layers) > 1 else layers[0],
+                                                  axis)
+        self._update_estimate()
+
+    def _update_estimate(self, *_: Any) -> None:
+        """Warn before Run when the chosen preset will run long on the chosen device."""
+        self.estimate.value = ""
+        self.estimate.visible = False
+        layers = self._source_layers()
+        if not layers or not hasattr(self, "params"):
+            return
+        m = self.current_method
+        device = resolve_device(str(self.device.value)).type
+        try:
+            src = source_from_layers(layers if len(layers) > 1 else layers[0],
+                                     self.run_controls.values()["channel_axis"])
+        except (ValueError, TypeError):
+            return
+        preset = self.run_controls.values()["preset"] or m.default_preset
+        seconds = estimate_seconds(m.name, preset, self.param_values(), src.out_shape,
+                                   device=device, n_slices=src.n_slices)
+        self.estimate.value = estimate_text(seconds, device)
+        self.estimate.visible = bool(self.estimate.value)
 
     def _on_method_changed(self, *_: Any) -> None:
         m = self.current_method
@@ -186,8 +296,9 @@ class SegmentWidget(Container):
         self.preset.enabled = bool(m.presets)
         self.device.enabled = m.uses_torch
         values = m.defaults(m.default_preset)
-        self.params.clear()
-        self.params.extend([control_for(info, values[info.name]) for info in m.param_infos])
+        self.params.set(m.param_infos, values)
+        for w in self.params:
+            w.changed.connect(self._update_estimate)
         self.inputs.clear()
         for info in m.inputs:
             self.inputs.append(ComboBox(
@@ -195,6 +306,7 @@ class SegmentWidget(Container):
                 choices=self._input_choices(info.layer_type), nullable=not info.required,
             ))
         self.inputs.visible = bool(m.inputs)
+        self._update_estimate()
 
     def _input_choices(self, kind: str):
         def choices(_widget: Any = None) -> list[tuple[str, Any]]:
@@ -206,11 +318,12 @@ class SegmentWidget(Container):
         values = self.current_method.defaults(self.run_controls.values()["preset"])
         for w in self.params:
             w.value = values[w.name]
+        self._update_estimate()
 
     # ----------------------------------------------------------------- values
     def param_values(self) -> dict[str, Any]:
         """Current values of the method's parameter controls."""
-        return {w.name: w.value for w in self.params}
+        return self.params.values()
 
     def make_job(self) -> SegmentationJob:
         """Resolve the widget's current settings into a validated job (raises on bad input)."""
@@ -234,6 +347,7 @@ class SegmentWidget(Container):
         self.cancel_button.enabled = running
 
     def _error(self, message: str) -> None:
+        self.progress.value = 0  # a bar left full next to an error reads as success
         self.status.value = message
         show_error(message)
 
@@ -258,9 +372,13 @@ class SegmentWidget(Container):
             return
         self.last_progress = None
         self._pending = None
+        self._shown = None
         self._last_draw = 0.0
+        self._t0 = time.perf_counter()
         self.progress.value = 0
         self.status.value = f"running {job.method} on {job.source.name}..."
+        if self.estimate.value:
+            show_warning(f"napari-useg: {self.estimate.value}")
         self.worker = JobWorker(job, on_progress=self._on_progress, on_done=self._on_done,
                                 on_error=self._on_errored, on_finished=self._on_finished)
         self._set_running(True)
@@ -272,15 +390,25 @@ class SegmentWidget(Container):
             self.status.value = "cancelling..."
             self.worker.stop()
 
+    def _on_destroyed(self, *_: Any) -> None:
+        """The dock was closed (or napari quit): stop the run and touch no Qt object again."""
+        if self.worker is not None:
+            self.worker.detach()
+        self.worker = None
+        self.writer = None
+
     def _on_progress(self, p: JobProgress) -> None:
         self.last_progress = p
         self.progress.value = round(p.fraction * _PROGRESS_MAX)
-        self.status.value = p.describe()
+        if self.worker is None or not self.worker.job.stopping:
+            timing = eta_text(time.perf_counter() - self._t0, p.fraction)
+            self.status.value = f"{p.describe()} ({timing})"
         if self.writer is None:
             return
         now = time.perf_counter()
         if p.labels is not None and (p.snap.done or now - self._last_draw >= _MIN_REDRAW):
             self.writer.update(p)
+            self._shown = p
             self._pending = None
             self._last_draw = now
         else:
@@ -288,33 +416,42 @@ class SegmentWidget(Container):
             if p.labels is not None:
                 self._pending = p  # drawn later, or when the run ends
 
-    def _flush(self) -> None:
-        if self.writer is not None and self._pending is not None:
-            self.writer.update(self._pending)
-        self._pending = None
-
     def _on_done(self, p: JobProgress) -> None:
         self.last_progress = p
         if self.writer is None:
             return
+        if self._pending is not None:
+            self._shown = self._pending  # the result written below includes it
         self._pending = None
         self.writer.track(p)
+        elapsed = eta_text(time.perf_counter() - self._t0, 1.0)
         if p.stopped:
-            where = p.describe() or "before the first step"
+            where = _position(p)
             layer = self.writer.finish("cancelled", f"cancelled at {where}", labels=p.result)
-            self.status.value = f"cancelled at {where}; {layer.name!r} keeps the last labels"
+            n = layer.metadata["napari_useg"].get("n_labels", 0)
+            self.status.value = (
+                f"cancelled at {where} ({elapsed}); {layer.name!r} holds "
+                f"{_which_step(self._shown)}: {n} labels"
+            )
             show_info(f"napari-useg: {self.status.value}")
             return
         layer = self.writer.finish("done", labels=p.result)
         meta = layer.metadata["napari_useg"]
         self.progress.value = _PROGRESS_MAX
-        self.status.value = (
-            f"done in {meta['runtime']:.1f} s: {meta.get('n_labels', 0)} labels "
-            f"in {layer.name!r}. {meta['message']}"
-        )
+        text = f"done in {meta['runtime']:.1f} s: {meta.get('n_labels', 0)} labels in " \
+               f"{layer.name!r}"
+        snap = p.snap
+        if snap is not None and 0 < snap.step < snap.total:
+            why = snap.message.removeprefix("stopped: ") or "the method stopped"
+            text += f"; stopped early at step {snap.step} of {snap.total}: {why}"
+        elif meta["message"]:
+            text += f". {meta['message']}"
+        self.status.value = text
 
     def _on_errored(self, exc: BaseException) -> None:
-        self._flush()
+        if self.writer is not None and self._pending is not None:
+            self.writer.update(self._pending)
+        self._pending = None
         if self.writer is not None:
             self.writer.finish("error", f"{type(exc).__name__}: {exc}")
         self._error(f"napari-useg: {self.method.value} failed: {type(exc).__name__}: {exc}")

@@ -51,9 +51,11 @@ class JobWorker:
         self.last: JobProgress | None = None
         self._on_progress = on_progress
         self._on_done = on_done
+        self._on_error = on_error
         self._on_finished = on_finished
+        self.detached = False
         make = thread_worker(job.iter, start_thread=False,
-                             connect={"yielded": self._yielded, "errored": on_error,
+                             connect={"yielded": self._yielded, "errored": self._errored,
                                       "finished": self._finished})
         self.worker = make()
 
@@ -66,12 +68,28 @@ class JobWorker:
         """Ask the job to end after its current step (it then yields its last snapshot)."""
         self.job.stop()
 
+    def detach(self) -> None:
+        """Stop the job and call the widget back no more (its Qt objects are gone).
+
+        For a widget being destroyed (dock closed, napari quitting) mid-run: the job ends
+        after its current step and nothing it yields reaches the widget.
+        """
+        self.detached = True
+        self.job.stop()
+
     def _yielded(self, p: JobProgress) -> None:
         self.last = p
+        if self.detached:
+            return
         if p.done:
             self._on_done(p)
         else:
             self._on_progress(p)
 
+    def _errored(self, exc: BaseException) -> None:
+        if not self.detached:
+            self._on_error(exc)
+
     def _finished(self) -> None:
-        self._on_finished()
+        if not self.detached:
+            self._on_finished()
