@@ -32,6 +32,7 @@ from napari_useg.cli._params import (
     run_options,
 )
 from napari_useg.cli._progress import follow
+from napari_useg.core.options import SEGMENT_ONLY
 from napari_useg.evaluation import EvaluationConfig, iter_evaluate, prepare_evaluation
 
 NAME = "evaluate"
@@ -76,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="discard results in --out made with other settings")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_run_options(parser, help={"device": DEVICE_HELP})
+    add_run_options(parser, skip=SEGMENT_ONLY, help={"device": DEVICE_HELP})
     add_method_options(parser, preparse_method(argv, default=""))
     parser.set_defaults(_argv=list(argv))
 
