@@ -8,7 +8,8 @@ connected pieces of the foreground class:
 2. 6-connected (face-connected; 4-connected in 2-D) components of the foreground;
 3. optionally, touching objects split by a watershed of the Euclidean distance to the
    background, computed in physical units (``spacing``), from one marker per distance
-   maximum in an ellipsoid of ``split_radius`` (physical units) around it;
+   maximum in an ellipsoid of ``split_radius`` (physical units) around it (maxima
+   closer than that, as on a plateau, make one marker);
 4. objects of fewer than ``min_size`` voxels dropped; ids renumbered ``1..n``, 0 =
    background.
 
@@ -120,10 +121,14 @@ def label_objects(mask: np.ndarray, *, spacing: Sequence[float] | None = None,
         kept = objects > 0
         dist = ndi.distance_transform_edt(kept, sampling=sp)
         radius = 2.0 * max(sp) if split_radius is None else float(split_radius)
-        peaks = peak_local_max(dist, footprint=_ellipsoid(radius, sp), labels=objects,
+        footprint = _ellipsoid(radius, sp)
+        peaks = peak_local_max(dist, footprint=footprint, labels=objects,
                                exclude_border=False)
-        markers = np.zeros(objects.shape, dtype=np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+        at_peak = np.zeros(objects.shape, dtype=bool)
+        at_peak[tuple(peaks.T)] = True
+        # maxima closer than the radius (a plateau of the distance) make one marker
+        near, _ = ndi.label(ndi.binary_dilation(at_peak, footprint) & kept, structure)
+        markers = np.where(at_peak, near, 0).astype(np.int32)
         objects = watershed(-dist, markers, mask=kept, connectivity=structure)
         objects = _remove_small(objects.astype(np.int32), min_size)
     return objects.astype(np.int32, copy=False)

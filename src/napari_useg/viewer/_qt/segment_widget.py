@@ -105,6 +105,13 @@ class SegmentWidget(Container):
             },
             values={"preview_every": 5},
         )
+        self.mode_controls = RunControls(
+            RunOptions, ["spatial_dims"], labels={"spatial_dims": "mode (2: slices, 3: volume)"},
+            tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
+                                      "(kmeans, otsu, kanezaki; the layer's scale is the "
+                                      "voxel spacing)"},
+        )
+        self.mode = self.mode_controls["spatial_dims"]
         self.channel_axis = self.run_controls["channel_axis"]
         self.preset = self.run_controls["preset"]
         self.seed = self.run_controls["seed"]
@@ -127,7 +134,8 @@ class SegmentWidget(Container):
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
         self.extend([
-            self.image, self.extra_channels, self.channel_axis, self.method, self.summary,
+            self.image, self.extra_channels, self.channel_axis, self.mode, self.method,
+            self.summary,
             self.preset, self.params, self.inputs, self.seed, self.device,
             self.preview_every, self.keep_both, buttons, self.progress, self.status,
         ])
@@ -220,7 +228,8 @@ class SegmentWidget(Container):
         layers = [image, *list(self.extra_channels.value or [])]
         inputs = {w.name: w.value for w in self.inputs if w.value is not None}
         return make_job(layers if len(layers) > 1 else image, self.method.value,
-                        options=self.run_controls.options(), inputs=inputs,
+                        options=self.run_controls.options(**self.mode_controls.values()),
+                        inputs=inputs,
                         **self.param_values())
 
     # ----------------------------------------------------------------- run
