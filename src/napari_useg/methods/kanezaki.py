@@ -260,8 +260,9 @@ def memory(shape: tuple[int, ...], n_channels: int, p: KanezakiParams) -> int:
     side = p.patch_size or max(shape)
     patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
     per_voxel = 4 * (3 * p.n_conv * p.n_features + 5 * p.n_clusters + n_channels) * 2
-    return patch_memory(shape, n_channels, patch, per_voxel,
-                        volume_copies=8 * 3 + 4 + 8 * p.n_clusters / 64)
+    # per voxel of the volume: SLIC's float64 image, distances and labels, the int64
+    # supervoxel ids and their renumbering, the int64 argmax and the voted labels
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=96)
 
 
 METHOD = register(
