@@ -70,8 +70,9 @@ def test_blobs_recovered_in_volume_mode():
     """Four round (in physical units) blobs, flat in voxels (z spacing 2.5).
 
     Measured: otsu and 3-D k-means find the 4 objects (F1@0.5 = 1.0, mean F1 0.8);
-    Kanezaki volume mode, 40 iterations, finds them with one spurious object
-    (F1@0.5 = 0.889).
+    Kanezaki volume mode (``volume`` preset, 40 iterations) finds the 4 objects too
+    (F1@0.5 = 1.0, mean F1 0.23: its objects are looser than the balls). Kanezaki is
+    asserted at >= 0.85 to leave room for another thread count's float sums.
     """
     vol, truth = blob_volume()
     common = dict(spatial_dims=3, spacing=SPACING, result="instances", min_object_size=20)

@@ -97,9 +97,9 @@ PRESETS = {
     },
     "volume": {
         "n_features": 16,
-        "n_clusters": 16,
+        "n_clusters": 2,
         "max_iter": 150,
-        "min_labels": 2,
+        "min_labels": 1,
         "lr": 0.01,
         "n_superpixels": 10000,
         "compactness": 1.0,
