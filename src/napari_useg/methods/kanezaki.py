@@ -29,9 +29,9 @@ Presets
     measurement on BSDS500 val (docs/kanezaki.md).
 ``volume`` (default for volumes)
     3x3x3 convolutions, two response channels (foreground, background); each
-    iteration trains on one random patch of about ``patch_size`` voxels across (fewer along a coarser z), refined by SLIC
-    supervoxels computed once with the voxel spacing; the labels of the whole volume
-    are then predicted tile by tile with a halo of ``n_conv`` voxels (batch norms in
+    iteration trains on one random patch of about ``patch_size`` voxels across
+    (fewer along a coarser z), refined by SLIC supervoxels computed once with the
+    voxel spacing; the labels of the whole volume are then predicted tile by tile with a halo of ``n_conv`` voxels (batch norms in
     evaluation mode) and refined by the same supervoxels. Memory follows the patch,
     not the volume. Chosen on the nuclei volumes (docs/volumes.md).
 """
