@@ -31,9 +31,10 @@ Presets
     3x3x3 convolutions, two response channels (foreground, background); each
     iteration trains on one random patch of about ``patch_size`` voxels across
     (fewer along a coarser z), refined by SLIC supervoxels computed once with the
-    voxel spacing; the labels of the whole volume are then predicted tile by tile with a halo of ``n_conv`` voxels (batch norms in
-    evaluation mode) and refined by the same supervoxels. Memory follows the patch,
-    not the volume. Chosen on the nuclei volumes (docs/volumes.md).
+    voxel spacing; the labels of the whole volume are then predicted tile by tile
+    with a halo of ``n_conv`` voxels (batch norms in evaluation mode) and refined
+    by the same supervoxels. Memory follows the patch, not the volume. Chosen on
+    the nuclei volumes (docs/volumes.md).
 """
 
 from __future__ import annotations
