@@ -24,6 +24,7 @@ import numpy as np
 
 from napari_useg.core.fitting import FitContext, normalise_collection
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
+from napari_useg.core.instances import instances
 from napari_useg.core.labels import sequential
 from napari_useg.core.model import load_model
 from napari_useg.core.options import FitOptions, RunOptions
@@ -44,6 +45,12 @@ def iter_segment(
     seed: int = 0,
     device: str = "auto",
     preview_every: int = 10,
+    spatial_dims: int = 2,
+    spacing: tuple[float, ...] | None = None,
+    result: str = "classes",
+    foreground: int | None = None,
+    split_objects: bool = False,
+    min_object_size: int = 64,
     **params: Any,
 ) -> Iterator[Progress]:
     """Run a method step by step, yielding :class:`Progress` snapshots.
@@ -69,13 +76,16 @@ def iter_segment(
         ``"auto"`` (CUDA, then MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     preview_every : int
         Attach the current label map to every ``preview_every``-th snapshot (0: final only).
+    spatial_dims, spacing, result, foreground, split_objects, min_object_size
+        Volumes and objects: see :func:`segment`.
     **params
         Method parameters (override the preset), and extra inputs such as ``scribbles``.
 
     Returns
     -------
     iterator of Progress
-        The last snapshot has ``done=True`` and ``labels`` set (``int32``, ``1..n``).
+        The last snapshot has ``done=True`` and ``labels`` set (``int32``, ``1..n``; with
+        ``result="instances"`` objects ``1..n`` and 0 for the background).
 
     Examples
     --------
@@ -87,7 +97,9 @@ def iter_segment(
     (True, 2)
     """
     opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
-                      preview_every=preview_every)
+                      preview_every=preview_every, spatial_dims=spatial_dims, spacing=spacing,
+                      result=result, foreground=foreground, split_objects=split_objects,
+                      min_object_size=min_object_size)
     return iter_segment_with(image, method, opts, **params)
 
 
@@ -98,24 +110,39 @@ def iter_segment_with(image, method: str, options: RunOptions, **params: Any
     This is what the napari jobs, batch and evaluate call, so they share the API's checks.
     """
     m = get_method(method)
+    dims = options.spatial_dims
+    if dims == 3 and not m.volumes:
+        volume_methods = sorted(n for n, mm in all_methods().items() if mm.volumes)
+        raise ValueError(f"method {m.name!r} segments 2-D images only; segment the volume "
+                         f"slice by slice (spatial_dims=2 on each slice) or use a volume "
+                         f"method: {', '.join(volume_methods)}")
     input_names = {i.name for i in m.inputs}
     inputs = {k: params.pop(k) for k in list(params) if k in input_names}
-    p = m.build(options.preset, params)
+    p = m.build(m.preset_for(options.preset, dims), params)
     dev = options.torch_device(m.uses_torch)
-    layout = layout_shape(image, options.channel_axis)
+    layout = layout_shape(image, options.channel_axis, dims)
     if layout is not None:  # a bad layout is reported by prepare_image
-        h, w, c = layout
-        prepared_copies = h * w * (c * 12 + 8)  # float64 scaling, float32 result, percentiles
-        check_fits(m.memory_needed((h, w), c, p) + prepared_copies,
-                   f"{m.name} on a {h}x{w} image with {c} channel(s)", dev)
-    prepared = prepare_image(image, options.channel_axis)
+        spatial, c = tuple(layout[:-1]), int(layout[-1])
+        n = int(np.prod(spatial, dtype=np.int64))
+        prepared_copies = n * (c * 12 + 8)  # float64 scaling, float32 result, percentiles
+        what = "volume" if dims == 3 else "image"
+        check_fits(m.memory_needed(spatial, c, p) + prepared_copies,
+                   f"{m.name} on a {'x'.join(map(str, spatial))} {what} with {c} channel(s)",
+                   dev)
+    prepared = prepare_image(image, options.channel_axis, dims)
     inputs = m.check_inputs(inputs, prepared.shape)
+    spacing = options.spacing or (1.0,) * dims
     ctx = RunContext(seed=options.seed, device=dev, preview_every=options.preview_every,
-                     inputs=inputs)
-    return _finalise(m.run(prepared, p, ctx), prepared.shape)
+                     inputs=inputs, spacing=spacing)
+    objects = None
+    if options.result == "instances":
+        objects = {"foreground": options.foreground, "spacing": spacing,
+                   "split": options.split_objects, "min_size": options.min_object_size}
+    return _finalise(m.run(prepared, p, ctx), prepared.shape, objects)
 
 
-def _finalise(snaps: Iterator[Progress], shape: tuple[int, int]) -> Iterator[Progress]:
+def _finalise(snaps: Iterator[Progress], shape: tuple[int, ...],
+              objects: dict[str, Any] | None = None) -> Iterator[Progress]:
     t0 = time.perf_counter()
     last: Progress | None = None
     try:
@@ -129,6 +156,10 @@ def _finalise(snaps: Iterator[Progress], shape: tuple[int, int]) -> Iterator[Pro
                 snap.labels = sequential(snap.labels)
                 if snap.n_labels is None:
                     snap.n_labels = int(snap.labels.max())
+                if snap.done and objects is not None:
+                    snap.info["classes"] = snap.labels
+                    snap.labels = instances(snap.labels, **objects)
+                    snap.info["n_objects"] = int(snap.labels.max())
             last = snap
             if snap.done:
                 yield snap
@@ -141,6 +172,10 @@ def _finalise(snaps: Iterator[Progress], shape: tuple[int, int]) -> Iterator[Pro
     if last is None or last.labels is None:  # pragma: no cover - method bug
         raise RuntimeError("method finished without producing labels")
     last.done = True
+    if objects is not None:
+        last.info["classes"] = last.labels
+        last.labels = instances(last.labels, **objects)
+        last.info["n_objects"] = int(last.labels.max())
     yield last
 
 
@@ -153,9 +188,15 @@ def segment(
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
+    spatial_dims: int = 2,
+    spacing: tuple[float, ...] | None = None,
+    result: str = "classes",
+    foreground: int | None = None,
+    split_objects: bool = False,
+    min_object_size: int = 64,
     **params: Any,
 ) -> np.ndarray:
-    """Segment one image without supervision.
+    """Segment one image (or one volume) without supervision.
 
     Parameters
     ----------
@@ -175,13 +216,32 @@ def segment(
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     progress : bool
         Print one line per snapshot to stderr.
+    spatial_dims : {2, 3}
+        3: ``image`` is one volume, ``(Z, Y, X)`` or 4-D with ``channel_axis``, segmented
+        as a whole by a method that supports volumes (``kmeans``, ``otsu``, ``kanezaki``
+        with its ``volume`` preset by default). 2 (default): a 2-D image.
+    spacing : tuple of float, optional
+        Pixel/voxel size per spatial axis, ``(dz, dy, dx)`` for a volume (supervoxels,
+        distance transforms and watershed use it); default isotropic.
+    result : {"classes", "instances"}
+        The method's classes, or countable objects of the foreground class
+        (:func:`napari_useg.core.instances.instances`: 0 = background, objects ``1..n``;
+        the classes stay in the last snapshot's ``info["classes"]``).
+    foreground : int, optional
+        Instances: the class label holding the objects (default: every class but the one
+        owning the largest connected region).
+    split_objects : bool
+        Instances: split touching objects with a distance-transform watershed (spacing
+        honoured).
+    min_object_size : int
+        Instances: drop objects smaller than this many pixels/voxels.
     **params
         Method parameters (see ``napari-useg methods``), overriding the preset.
 
     Returns
     -------
     numpy.ndarray
-        ``int32`` labels ``1..n`` with the image's spatial shape.
+        ``int32`` labels ``1..n`` with the image's spatial shape (instances: 0..n).
 
     Raises
     ------
@@ -201,7 +261,9 @@ def segment(
     snap = None
     for snap in iter_segment(
         image, method, preset=preset, channel_axis=channel_axis, seed=seed, device=device,
-        preview_every=0, **params,
+        preview_every=0, spatial_dims=spatial_dims, spacing=spacing, result=result,
+        foreground=foreground, split_objects=split_objects, min_object_size=min_object_size,
+        **params,
     ):
         if progress:
             print(f"[{method}] {snap}", file=sys.stderr)

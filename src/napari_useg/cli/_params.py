@@ -92,6 +92,12 @@ def add_run_options(parser: argparse.ArgumentParser, options_cls: type = RunOpti
             kwargs["choices"] = info.choices
         if info.name in ("seed", "channel_axis", "checkpoint_every"):
             kwargs["type"] = int
+        if info.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif info.type is not None:
+            kwargs["type"] = info.type
+        if info.nargs is not None:
+            kwargs["nargs"] = "+" if info.nargs < 0 else info.nargs
         group.add_argument(info.flag, **kwargs)
 
 

@@ -14,6 +14,7 @@ from napari_useg.cli._params import (
     preparse_method,
     run_options,
 )
+from napari_useg.core.options import SEGMENT_ONLY
 
 NAME = "batch"
 HELP = ("segment every image of folders/globs with one Dask task per image (per tile for "
@@ -68,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                              "(up-to-date outputs are always kept; inputs never replaced)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar and no dashboard address")
-    add_run_options(parser, help={
+    add_run_options(parser, skip=SEGMENT_ONLY, help={
         "seed": "random seed of every image",
         "channel_axis": "axis of each image holding channels (RGB is detected)",
     })

@@ -34,6 +34,7 @@ from napari_useg.cli._params import (
     run_options,
 )
 from napari_useg.cli._progress import follow
+from napari_useg.core.options import SEGMENT_ONLY
 from napari_useg.evaluation import EvaluationConfig, iter_evaluate, prepare_evaluation
 from napari_useg.evaluation.coverage import skipped_lines
 
@@ -83,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         help="exit 0 even when some images of the dataset were not scored (no "
                              "annotation, or nothing to score); they are listed either way")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_run_options(parser, help={"device": DEVICE_HELP})
+    add_run_options(parser, skip=SEGMENT_ONLY, help={"device": DEVICE_HELP})
     add_method_options(parser, preparse_method(argv, default=""))
     parser.set_defaults(_argv=list(argv))
 

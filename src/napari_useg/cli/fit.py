@@ -15,7 +15,7 @@ from napari_useg.cli._params import (
 from napari_useg.cli._progress import follow
 from napari_useg.core.atomic import check_output
 from napari_useg.core.model import is_model_folder
-from napari_useg.core.options import FitOptions
+from napari_useg.core.options import SEGMENT_ONLY, FitOptions
 from napari_useg.core.registry import get_method
 
 NAME = "fit"
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--out", required=True, help="model folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_run_options(parser, FitOptions)
+    add_run_options(parser, FitOptions, skip=SEGMENT_ONLY)
     add_method_options(parser, preparse_method(argv, default="iic"))
 
 

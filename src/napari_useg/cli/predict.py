@@ -11,6 +11,7 @@ from tqdm import tqdm
 from napari_useg.cli._params import add_run_options, run_options
 from napari_useg.core.atomic import check_output
 from napari_useg.core.model import load_model
+from napari_useg.core.options import SEGMENT_ONLY
 from napari_useg.core.version import __version__
 from napari_useg.io import read_image, write_labels
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--tile-size", type=int, default=512, help="tile side (default 512)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_run_options(parser, skip=("seed", "preset"))
+    add_run_options(parser, skip=("seed", "preset", *SEGMENT_ONLY))
 
 
 def run(args: argparse.Namespace) -> int:

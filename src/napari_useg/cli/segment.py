@@ -20,6 +20,7 @@ from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
 from napari_useg.io import read_image, write_labels, write_overlay
+from napari_useg.io.images import read_spacing
 from napari_useg.io.samples import sample_image
 
 NAME = "segment"
@@ -27,7 +28,9 @@ HELP = "segment one image (or the bundled sample) and write a labels TIFF"
 
 
 def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    parser.add_argument("image", nargs="?", help="image file (TIFF, PNG, JPEG...)")
+    parser.add_argument("image", nargs="?", help="image file (TIFF, PNG, JPEG...); a volume "
+                                                 "with --spatial-dims 3 (spacing read from "
+                                                 "ImageJ/OME metadata)")
     parser.add_argument("--sample", action="store_true",
                         help="use the bundled sample image (scikit-image's 'chelsea')")
     parser.add_argument("--method", "-m", default="kanezaki",
@@ -58,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"the labels and the overlay would both be written to {out}")
     params = collect_params(args)
     opts = run_options(args, preview_every=0)
+    if opts.spacing is None and not args.sample and opts.spatial_dims == 3:
+        spacing = read_spacing(args.image, opts.spatial_dims)
+        if spacing is not None:
+            opts = opts.replace(spacing=spacing)
+            print(f"spacing from the file's metadata: {spacing}")
     t0 = time.perf_counter()
     snap = follow(iter_segment_with(image, method.name, opts, **params), method.name,
                   quiet=args.quiet)
@@ -69,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
         "device": opts.device, "napari_useg_version": __version__,
         "runtime_s": round(runtime, 3), "steps": snap.step, "stopped": snap.message,
         "source": "sample:chelsea" if args.sample else str(args.image),
+        "spatial_dims": opts.spatial_dims, "spacing": opts.spacing, "result": opts.result,
     }
     write_labels(out, snap.labels, overwrite=args.overwrite, metadata=meta)
     print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} steps, {runtime:.1f} s; "
           f"{snap.message})")
-    if args.overlay:
+    if args.overlay and opts.spatial_dims == 3:
+        print("no overlay for a volume (an overlay PNG is 2-D)")
+    elif args.overlay:
         write_overlay(args.overlay, image, snap.labels, channel_axis=opts.channel_axis,
                       overwrite=args.overwrite)
         print(f"wrote {args.overlay}")

@@ -16,6 +16,10 @@ otherwise the 4th channel is data (RGB + infrared, say) and is kept, with a
 warning that ``channel_axis=-1`` silences. Any other 3-D array needs ``channel_axis``.
 Raw values are scaled in float64 before the cast to float32, so large offsets
 (``uint32`` counts, float64 data at 1e8 or 1e300) keep their steps.
+
+With ``spatial_dims=3`` the array is one volume: ``(Z, Y, X)``, or ``(Z, Y, X, C)`` once
+``channel_axis`` (needed for a 4-D array) is moved last; the methods then see ``float32``
+``(Z, Y, X, C)`` scaled by the same rules.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class PreparedImage:
     Attributes
     ----------
     data : numpy.ndarray
-        ``float32`` array ``(H, W, C)``, values in ``[0, 1]``.
+        ``float32`` array ``(H, W, C)`` (a volume: ``(Z, Y, X, C)``), values in ``[0, 1]``.
     is_rgb : bool
         True when the channels are red, green, blue (SLIC then works in CIELAB).
     source_dtype : numpy.dtype
@@ -53,14 +57,19 @@ class PreparedImage:
     source_dtype: np.dtype
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """Spatial shape ``(H, W)``."""
-        return self.data.shape[:2]
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape ``(H, W)`` (a volume: ``(Z, Y, X)``)."""
+        return self.data.shape[:-1]
 
     @property
     def n_channels(self) -> int:
         """Number of channels ``C``."""
-        return self.data.shape[2]
+        return self.data.shape[-1]
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for an image, 3 for a volume."""
+        return self.data.ndim - 1
 
 
 def _as_array(image) -> np.ndarray:
@@ -126,8 +135,48 @@ def _alpha_is_constant(alpha) -> bool:
     return bool(lo == hi)
 
 
-def _layout(arr, channel_axis: int | None):
+def _layout_volume(arr, channel_axis: int | None):
+    """Validate a volume's dimensions and move channels last: ``(Z, Y, X, C)``."""
+    if channel_axis is not None:
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+            raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
+        if arr.ndim != 4:
+            raise ValueError(
+                f"channel_axis={channel_axis} with spatial_dims=3 needs a 4-D array (volume + "
+                f"channels), got {arr.ndim}-D with shape {arr.shape}"
+            )
+        if not -arr.ndim <= channel_axis < arr.ndim:
+            raise ValueError(
+                f"channel_axis={channel_axis} is out of range for an array of shape {arr.shape}"
+            )
+        arr = np.moveaxis(arr, channel_axis, -1)
+    elif arr.ndim == 3:
+        arr = arr[..., None]
+    else:
+        raise ValueError(
+            f"a volume (spatial_dims=3) must be 3-D (Z, Y, X), or 4-D with channel_axis; got "
+            f"{arr.ndim}-D with shape {arr.shape}"
+        )
+    spatial = tuple(int(n) for n in arr.shape[:3])
+    if min(spatial) < MIN_SIDE:
+        raise ValueError(
+            f"volume is too small: spatial shape {spatial}, need at least {MIN_SIDE} voxels "
+            "per side"
+        )
+    if arr.shape[-1] > 64:
+        raise ValueError(
+            f"volume has {arr.shape[-1]} channels; at most 64 are supported (is channel_axis "
+            "right?)"
+        )
+    return arr, False
+
+
+def _layout(arr, channel_axis: int | None, spatial_dims: int = 2):
     """Validate dimensions and move channels last (works lazily on dask arrays too)."""
+    if spatial_dims == 3:
+        return _layout_volume(arr, channel_axis)
+    if spatial_dims != 2:
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
     is_rgb = False
     if channel_axis is not None:
         if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
@@ -180,13 +229,23 @@ def _layout(arr, channel_axis: int | None):
     return arr, is_rgb
 
 
-def layout_shape(image, channel_axis: int | None = None) -> tuple[int, int, int] | None:
+def layout_shape(image, channel_axis: int | None = None,
+                 spatial_dims: int = 2) -> tuple[int, ...] | None:
     """``(H, W, C)`` an image will have once prepared, from its shape alone (no pixel read).
 
-    ``None`` when the shape is not a valid layout (:func:`prepare_image` then says why).
-    Used to estimate a run's memory before any copy of the image is made.
+    A volume (``spatial_dims=3``): ``(Z, Y, X, C)``. ``None`` when the shape is not a valid
+    layout (:func:`prepare_image` then says why). Used to estimate a run's memory before
+    any copy of the image is made.
     """
     shape = tuple(int(n) for n in getattr(image, "shape", np.shape(image)))
+    if spatial_dims == 3:
+        if channel_axis is None:
+            return (*shape, 1) if len(shape) == 3 else None
+        if len(shape) != 4 or isinstance(channel_axis, bool) or \
+                not isinstance(channel_axis, (int, np.integer)) or not -4 <= channel_axis < 4:
+            return None
+        rest = tuple(n for i, n in enumerate(shape) if i != channel_axis % 4)
+        return (*rest, shape[channel_axis])
     if channel_axis is not None:
         if len(shape) != 3 or isinstance(channel_axis, bool) or \
                 not isinstance(channel_axis, (int, np.integer)) or \
@@ -202,16 +261,20 @@ def layout_shape(image, channel_axis: int | None = None) -> tuple[int, int, int]
     return None
 
 
-def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
+def prepare_image(image, channel_axis: int | None = None,
+                  spatial_dims: int = 2) -> PreparedImage:
     """Validate an image and bring it to ``float32`` ``(H, W, C)`` in ``[0, 1]``.
 
     Parameters
     ----------
     image : array_like
         2-D grayscale, 2-D RGB/RGBA (last axis 3 or 4), or 2-D multichannel with
+        ``channel_axis``; with ``spatial_dims=3`` a ``(Z, Y, X)`` volume, or 4-D with
         ``channel_axis``. NumPy or dask arrays.
     channel_axis : int, optional
         Axis holding the channels (negative values count from the end).
+    spatial_dims : {2, 3}
+        3: the array is one volume, prepared as ``(Z, Y, X, C)``.
 
     Returns
     -------
@@ -230,12 +293,14 @@ def prepare_image(image, channel_axis: int | None = None) -> PreparedImage:
     >>> import numpy as np
     >>> prepare_image(np.zeros((8, 8), np.uint8)).data.shape
     (8, 8, 1)
+    >>> prepare_image(np.zeros((5, 8, 8), np.uint8), spatial_dims=3).data.shape
+    (5, 8, 8, 1)
     """
     arr = _as_array(image)
     if arr.size == 0:
         raise ValueError(f"image is empty (shape {arr.shape})")
-    arr, is_rgb = _layout(arr, channel_axis)
-    c = arr.shape[2]
+    arr, is_rgb = _layout(arr, channel_axis, spatial_dims)
+    c = arr.shape[-1]
     src_dtype = arr.dtype
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():

@@ -33,16 +33,27 @@ import torch
 from napari_useg.core.device import resolve_device
 
 __all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed",
-           "check_count", "NORMALISATIONS"]
+           "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "SEGMENT_ONLY"]
 
 #: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
 NORMALISATIONS = ("dataset", "per_image")
+#: What a per-image run returns: the method's classes, or countable objects of one class.
+RESULTS = ("classes", "instances")
+#: Options only ``napari-useg segment`` offers (volumes and objects); other commands skip them.
+SEGMENT_ONLY = ("spatial_dims", "spacing", "result", "foreground", "split_objects",
+                "min_object_size")
 
 
 def option(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,
-           choices: tuple | None = None, cli: bool = True) -> Any:
-    """Declare one run option as a dataclass field (help text and command-line flag)."""
-    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "cli": cli}
+           choices: tuple | None = None, cli: bool = True, type: Any = None,
+           nargs: int | None = None) -> Any:
+    """Declare one run option as a dataclass field (help text and command-line flag).
+
+    ``type`` (``int``, ``float`` or ``bool``) and ``nargs`` say how the command line
+    parses the value (a string otherwise).
+    """
+    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "cli": cli,
+            "type": type, "nargs": nargs}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -66,6 +77,10 @@ class OptionInfo:
         Allowed values.
     cli : bool
         Whether the command line offers it.
+    type : type or None
+        How the command line parses the value (``int``, ``float``, ``bool``; ``None``: str).
+    nargs : int or None
+        Number of values the command-line option takes (``None``: one).
     """
 
     name: str
@@ -75,6 +90,8 @@ class OptionInfo:
     metavar: str | None
     choices: tuple | None
     cli: bool
+    type: Any = None
+    nargs: int | None = None
 
 
 def option_infos(cls: type) -> list[OptionInfo]:
@@ -85,7 +102,8 @@ def option_infos(cls: type) -> list[OptionInfo]:
         out.append(OptionInfo(name=f.name, default=f.default, help=md.get("help", ""),
                               flag=md.get("flag") or "--" + f.name.replace("_", "-"),
                               metavar=md.get("metavar"), choices=md.get("choices"),
-                              cli=bool(md.get("cli", True))))
+                              cli=bool(md.get("cli", True)), type=md.get("type"),
+                              nargs=md.get("nargs")))
     return out
 
 
@@ -105,6 +123,31 @@ def check_count(name: str, value: Any, *, low: int = 0) -> int:
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return int(value)
+
+
+def check_spacing(spacing: Any, spatial_dims: int) -> tuple[float, ...] | None:
+    """``spacing`` as a tuple of ``spatial_dims`` positive finite floats (``None`` stays).
+
+    Examples
+    --------
+    >>> check_spacing([2, 1, 1], 3)
+    (2.0, 1.0, 1.0)
+    """
+    if spacing is None:
+        return None
+    if isinstance(spacing, (str, bytes)) or not hasattr(spacing, "__len__"):
+        raise TypeError(f"spacing must be a sequence of {spatial_dims} numbers (one per "
+                        f"spatial axis), got {spacing!r}")
+    try:
+        out = tuple(float(v) for v in spacing)
+    except (TypeError, ValueError):
+        raise TypeError(f"spacing must hold numbers, got {spacing!r}") from None
+    if len(out) != spatial_dims:
+        raise ValueError(f"spacing needs {spatial_dims} values (one per spatial axis, "
+                         f"{'ZYX' if spatial_dims == 3 else 'YX'}), got {len(out)}: {spacing!r}")
+    if not all(np.isfinite(v) and v > 0 for v in out):
+        raise ValueError(f"spacing values must be positive and finite, got {spacing!r}")
+    return out
 
 
 def _check_device(device: Any) -> str:
@@ -133,6 +176,22 @@ class RunOptions:
         Axis of the image holding channels.
     preview_every : int
         Attach the current labels to every ``preview_every``-th snapshot (0: final only).
+    spatial_dims : {2, 3}
+        2: the array is one 2-D image; 3: a ``(Z, Y, X)`` volume (``(Z, Y, X, C)`` once the
+        channel axis is moved last) segmented as one volume.
+    spacing : tuple of float or None
+        Pixel/voxel size along each spatial axis (``(dz, dy, dx)`` for a volume); ``None``
+        means isotropic unit spacing. Volume methods (supervoxels, watershed) honour it.
+    result : {"classes", "instances"}
+        The method's classes, or the connected objects of the foreground class
+        (:mod:`napari_useg.core.instances`).
+    foreground : int or None
+        Class label (``1..n``) holding the objects; default: every class but the one
+        owning the largest connected region (the background).
+    split_objects : bool
+        Split touching objects with a distance-transform watershed (honours ``spacing``).
+    min_object_size : int
+        Objects smaller than this many pixels/voxels are dropped.
     """
 
     seed: int = option(0, "seed of every random choice; the same seed, input, device and "
@@ -145,9 +204,40 @@ class RunOptions:
                                             "grayscale or RGB/RGBA)", metavar="AXIS")
     preview_every: int = option(10, "attach the current labels to every N-th progress "
                                     "snapshot (0: final only)", cli=False)
+    spatial_dims: int = option(2, "2: one 2-D image; 3: a (Z, Y, X) volume segmented as one "
+                                  "volume (methods that support volumes)", choices=(2, 3),
+                               type=int, metavar="{2,3}")
+    spacing: tuple[float, ...] | None = option(
+        None, "pixel/voxel size per spatial axis, e.g. '2 0.5 0.5' for (dz, dy, dx) (default: "
+              "the file's ImageJ/OME metadata, else 1)", type=float, nargs=-1,
+        metavar="D")
+    result: str = option("classes", "'classes' (the method's labels) or 'instances' (the "
+                                    "connected objects of the foreground class)",
+                         choices=RESULTS)
+    foreground: int | None = option(None, "instances: class label holding the objects "
+                                          "(default: all but the largest connected class)",
+                                    type=int, metavar="LABEL")
+    split_objects: bool = option(False, "instances: split touching objects with a distance-"
+                                        "transform watershed honouring the spacing", type=bool)
+    min_object_size: int = option(64, "instances: drop objects smaller than this many "
+                                      "pixels/voxels", type=int, metavar="N")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
+        if isinstance(self.spatial_dims, bool) or self.spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {self.spatial_dims!r}")
+        object.__setattr__(self, "spatial_dims", int(self.spatial_dims))
+        object.__setattr__(self, "spacing", check_spacing(self.spacing, self.spatial_dims))
+        if self.result not in RESULTS:
+            raise ValueError(f"result must be one of {RESULTS}, got {self.result!r}")
+        if self.foreground is not None:
+            object.__setattr__(self, "foreground",
+                               check_count("foreground", self.foreground, low=1))
+        if not isinstance(self.split_objects, (bool, np.bool_)):
+            raise TypeError(f"split_objects must be True or False, got {self.split_objects!r}")
+        object.__setattr__(self, "split_objects", bool(self.split_objects))
+        object.__setattr__(self, "min_object_size",
+                           check_count("min_object_size", self.min_object_size))
         object.__setattr__(self, "device", _check_device(self.device))
         if self.preset is not None and not isinstance(self.preset, str):
             raise TypeError(f"preset must be a name (string), got {self.preset!r}")

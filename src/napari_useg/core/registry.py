@@ -82,12 +82,15 @@ class RunContext:
         (0: only to the final one).
     inputs : dict
         Extra array inputs declared by the method (see :class:`InputInfo`).
+    spacing : tuple of float
+        Pixel/voxel size along each spatial axis (unit spacing when the user gave none).
     """
 
     seed: int = 0
     device: Any = None
     preview_every: int = 0
     inputs: dict[str, Any] = field(default_factory=dict)
+    spacing: tuple[float, ...] = (1.0, 1.0)
 
     def wants_preview(self, step: int, total: int) -> bool:
         """True when the snapshot of ``step`` should carry a label map."""
@@ -128,7 +131,13 @@ class Method:
         Dataset-level methods: ``fit(images, params, ctx) -> Iterator[Progress]``.
     memory : callable or None
         ``memory(shape, n_channels, params) -> int``: estimated peak bytes of a run on
-        one image (default: :func:`napari_useg.core.resources.pixel_memory`).
+        one image, or on one volume when ``shape`` is ``(Z, Y, X)`` (default:
+        :func:`napari_useg.core.resources.pixel_memory`).
+    volumes : bool
+        Whether ``run`` also takes a volume (``(Z, Y, X, C)`` prepared data,
+        ``spatial_dims=3``); other methods refuse volumes with a clear error.
+    volume_preset : str or None
+        Preset used for a volume when the caller names none (``default_preset`` if ``None``).
     """
 
     name: str
@@ -143,7 +152,9 @@ class Method:
     uses_torch: bool = False
     inputs: tuple[InputInfo, ...] = ()
     fit: Callable[..., Iterator[Any]] | None = None
-    memory: Callable[[tuple[int, int], int, Any], int] | None = None
+    memory: Callable[[tuple[int, ...], int, Any], int] | None = None
+    volumes: bool = False
+    volume_preset: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "dataset"):
@@ -151,6 +162,10 @@ class Method:
         if self.default_preset is not None and self.default_preset not in self.presets:
             raise ValueError(
                 f"method {self.name!r}: unknown default preset {self.default_preset!r}"
+            )
+        if self.volume_preset is not None and self.volume_preset not in self.presets:
+            raise ValueError(
+                f"method {self.name!r}: unknown volume preset {self.volume_preset!r}"
             )
         names = {p.name for p in param_infos(self.params)}
         for pname, values in self.presets.items():
@@ -192,13 +207,21 @@ class Method:
         merged.update(values or {})
         return build_params(self.params, merged, method=self.name)
 
-    def memory_needed(self, shape: tuple[int, int], n_channels: int, params: Any) -> int:
-        """Estimated peak bytes of running on one image of ``shape`` with ``params``."""
+    def preset_for(self, preset: str | None, spatial_dims: int = 2) -> str | None:
+        """The preset a run uses: ``preset``, else the volume or the default preset."""
+        if preset is not None:
+            return preset
+        if spatial_dims == 3 and self.volume_preset is not None:
+            return self.volume_preset
+        return self.default_preset
+
+    def memory_needed(self, shape: tuple[int, ...], n_channels: int, params: Any) -> int:
+        """Estimated peak bytes of running on one image (or volume) of ``shape``."""
         if self.memory is not None:
             return int(self.memory(shape, n_channels, params))
         return pixel_memory(shape, n_channels)
 
-    def check_inputs(self, inputs: Mapping[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
+    def check_inputs(self, inputs: Mapping[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
         """Validate the extra array inputs against the image's spatial ``shape``."""
         known = {i.name: i for i in self.inputs}
         unknown = sorted(set(inputs) - set(known))

@@ -8,10 +8,11 @@ with both numbers, instead of failing at allocation minutes later with a bare
 
 from __future__ import annotations
 
+import numpy as np
 import psutil
 import torch
 
-__all__ = ["available_bytes", "check_fits", "pixel_memory", "format_bytes"]
+__all__ = ["available_bytes", "check_fits", "pixel_memory", "patch_memory", "format_bytes"]
 
 
 def format_bytes(n: float) -> str:
@@ -53,6 +54,27 @@ def check_fits(needed: int, what: str, device: torch.device | None = None) -> No
         )
 
 
-def pixel_memory(shape: tuple[int, int], n_channels: int, copies: float = 16.0) -> int:
-    """A per-pixel estimate for classical methods: ``copies`` float32 images of the input."""
-    return int(shape[0] * shape[1] * max(1, n_channels) * 4 * copies)
+def pixel_memory(shape: tuple[int, ...], n_channels: int, copies: float = 16.0) -> int:
+    """A per-pixel estimate for classical methods: ``copies`` float32 images of the input.
+
+    ``shape`` is ``(H, W)`` or, for a volume, ``(Z, Y, X)``.
+    """
+    return int(np.prod(shape, dtype=np.int64) * max(1, n_channels) * 4 * copies)
+
+
+def patch_memory(shape: tuple[int, ...], n_channels: int, patch: tuple[int, ...],
+                 per_voxel: int, *, volume_copies: float = 24.0) -> int:
+    """Peak bytes of a volume method that trains and predicts on patches.
+
+    The network's ``per_voxel`` bytes (activations and gradients) are paid on one patch
+    (``patch`` voxels, halo included) only; the volume itself costs ``volume_copies``
+    bytes per voxel per channel (float32 data, supervoxel ids, labels, vote counts).
+
+    Examples
+    --------
+    >>> patch_memory((100, 100, 100), 1, (48, 48, 48), 1000) < 200 * 2**20
+    True
+    """
+    n_volume = int(np.prod(shape, dtype=np.int64))
+    n_patch = int(min(np.prod(patch, dtype=np.int64), n_volume))
+    return int(n_patch * per_voxel + n_volume * (volume_copies + 4 * max(1, n_channels)))

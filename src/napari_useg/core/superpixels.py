@@ -12,8 +12,11 @@ __all__ = ["slic_superpixels", "superpixel_vote"]
 
 
 def slic_superpixels(image: np.ndarray, n_segments: int, compactness: float,
-                     is_rgb: bool) -> np.ndarray:
+                     is_rgb: bool, spacing: tuple[float, ...] | None = None) -> np.ndarray:
     """SLIC superpixel ids ``0..K-1`` of a ``float32`` ``(H, W, C)`` image in ``[0, 1]``.
+
+    A volume ``(Z, Y, X, C)`` gives SLIC supervoxels; ``spacing`` (one value per spatial
+    axis) makes their shape follow physical distances (scikit-image's ``spacing``).
 
     RGB images are clustered in CIELAB (scikit-image's default, and what the
     authors' code intends); other channel layouts are scaled to ``[0, 100]``,
@@ -29,19 +32,22 @@ def slic_superpixels(image: np.ndarray, n_segments: int, compactness: float,
         Colour versus space trade-off (100 in the authors' code).
     is_rgb : bool
         Whether the channels are RGB.
+    spacing : tuple of float, optional
+        Pixel/voxel size per spatial axis (default isotropic).
 
     Returns
     -------
     numpy.ndarray
         ``int64`` superpixel ids, consecutive from 0.
     """
-    n_segments = int(max(1, min(n_segments, image.shape[0] * image.shape[1])))
+    n_segments = int(max(1, min(n_segments, int(np.prod(image.shape[:-1])))))
+    extra = {} if spacing is None else {"spacing": np.asarray(spacing, dtype=np.float64)}
     if is_rgb:
         sp = slic(image, n_segments=n_segments, compactness=compactness, start_label=0,
-                  channel_axis=-1, convert2lab=True)
+                  channel_axis=-1, convert2lab=True, **extra)
     else:
         sp = slic(image * 100.0, n_segments=n_segments, compactness=compactness,
-                  start_label=0, channel_axis=-1, convert2lab=False)
+                  start_label=0, channel_axis=-1, convert2lab=False, **extra)
     return sequential(sp, start=0).astype(np.int64)
 
 

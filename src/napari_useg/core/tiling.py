@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 __all__ = ["reflect_index", "read_window", "tile_starts", "tile_windows", "predict_tiled",
-           "round_up"]
+           "round_up", "clipped_windows"]
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -155,3 +155,32 @@ def predict_tiled(
         if on_tile is not None:
             on_tile(i, len(wins))
     return out
+
+
+def clipped_windows(shape: tuple[int, ...], tile: tuple[int, ...], halo: int
+                    ) -> Iterator[tuple[tuple[slice, ...], tuple[slice, ...]]]:
+    """Tiles of an N-D array for a zero-padded network: ``(window, core_in_window)`` slices.
+
+    Cores of ``tile`` (the last ones shorter) cover the array; each window adds ``halo``
+    on every side, clipped to the array. A network whose receptive field reaches at most
+    ``halo`` voxels and pads with zeros at the array's faces (``padding=1`` convolutions)
+    gives on each core exactly what it gives on the whole array: where the window is
+    clipped, the window's face is the array's face.
+
+    Examples
+    --------
+    >>> [(w[0].start, w[0].stop, c[0].start, c[0].stop)
+    ...  for w, c in clipped_windows((10,), (4,), 1)]
+    [(0, 5, 0, 4), (3, 9, 1, 5), (7, 10, 1, 3)]
+    """
+    starts = [range(0, n, t) for n, t in zip(shape, tile, strict=True)]
+    for origin in np.ndindex(*[len(s) for s in starts]):
+        window, core = [], []
+        for axis, i in enumerate(origin):
+            n, t = int(shape[axis]), int(tile[axis])
+            s0 = i * t
+            s1 = min(s0 + t, n)
+            w0, w1 = max(0, s0 - halo), min(n, s1 + halo)
+            window.append(slice(w0, w1))
+            core.append(slice(s0 - w0, s1 - w0))
+        yield tuple(window), tuple(core)

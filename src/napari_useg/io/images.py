@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from skimage.segmentation import find_boundaries
 from napari_useg.core.atomic import atomic_write
 from napari_useg.core.image import prepare_image
 
-__all__ = ["read_image", "write_labels", "write_overlay", "LABEL_SUFFIXES"]
+__all__ = ["read_image", "read_spacing", "write_labels", "write_overlay", "LABEL_SUFFIXES"]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -40,6 +41,79 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(iio.imread(p))
     except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
         raise ValueError(f"could not read {p} as an image: {exc}") from exc
+
+
+def _resolution(page: Any) -> tuple[float, float] | None:
+    """``(dy, dx)`` pixel size from a TIFF page's resolution tags (``None`` if absent)."""
+    tags = page.tags
+    if "XResolution" not in tags or "YResolution" not in tags:
+        return None
+    out = []
+    for name in ("YResolution", "XResolution"):
+        num, den = tags[name].value
+        if not num or not den:
+            return None
+        out.append(den / num)
+    if out == [1.0, 1.0]:
+        return None  # the default of writers that record no size
+    return out[0], out[1]
+
+
+def _ome_spacing(ome: str, ndim: int) -> tuple[float, ...] | None:
+    """``PhysicalSize{Z,Y,X}`` of the first OME Pixels element (only those needed)."""
+    try:
+        root = ET.fromstring(ome)
+    except ET.ParseError:
+        return None
+    pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return None
+    axes = "ZYX"[3 - ndim:]
+    values = [pixels.get(f"PhysicalSize{a}") for a in axes]
+    if any(v is None for v in values):
+        return None
+    return tuple(float(v) for v in values)
+
+
+def read_spacing(path: str | os.PathLike, spatial_dims: int = 3) -> tuple[float, ...] | None:
+    """Pixel/voxel size stored in a TIFF file (OME or ImageJ metadata), ``None`` if none.
+
+    OME-TIFF: ``PhysicalSizeZ/Y/X`` of the first image. ImageJ hyperstacks: ``spacing``
+    (the z step) from the ImageJ description and ``dy, dx`` from the resolution tags.
+    Other files and formats: ``None`` (the caller then uses unit spacing).
+
+    Parameters
+    ----------
+    path : path-like
+        The image file.
+    spatial_dims : {2, 3}
+        Number of values wanted: ``(dy, dx)`` or ``(dz, dy, dx)``.
+
+    Returns
+    -------
+    tuple of float or None
+    """
+    p = Path(path)
+    if p.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        with tifffile.TiffFile(p) as tif:
+            if tif.is_ome and tif.ome_metadata:
+                found = _ome_spacing(tif.ome_metadata, spatial_dims)
+                if found is not None:
+                    return found
+            page = tif.pages[0]
+            yx = _resolution(page)
+            ij = tif.imagej_metadata or {}
+    except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
+        raise ValueError(f"could not read the metadata of {p}: {exc}") from exc
+    if spatial_dims == 2:
+        return yx
+    dz = ij.get("spacing")
+    if dz is None and yx is None:
+        return None
+    dy, dx = yx if yx is not None else (1.0, 1.0)
+    return (float(dz) if dz else 1.0, float(dy), float(dx))
 
 
 #: File types :func:`write_labels` writes, by suffix.

@@ -27,6 +27,14 @@ Presets
     iterations; the last response map is brought back to full resolution
     (bilinear) and refined with full-resolution superpixels. Chosen by
     measurement on BSDS500 val (docs/kanezaki.md).
+``volume`` (default for volumes)
+    3x3x3 convolutions, two response channels (foreground, background); each
+    iteration trains on one random patch of about ``patch_size`` voxels across
+    (fewer along a coarser z), refined by SLIC supervoxels computed once with the
+    voxel spacing; the labels of the whole volume are then predicted tile by tile
+    with a halo of ``n_conv`` voxels (batch norms in evaluation mode) and refined
+    by the same supervoxels. Memory follows the patch, not the volume. Chosen on
+    the nuclei volumes (docs/volumes.md).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
+from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import BackpropParams, backprop_memory
 from napari_useg.nn.allocator import reuse_large_blocks
@@ -53,6 +62,12 @@ from napari_useg.nn.image_loop import (
     sgd,
     stop_reason,
     upsample_response,
+)
+from napari_useg.nn.volume_loop import (
+    patch_shape,
+    predict_volume_labels,
+    random_patch,
+    volume_tensor,
 )
 
 __all__ = ["KanezakiParams", "METHOD"]
@@ -67,6 +82,8 @@ class KanezakiParams(BackpropParams):
     compactness: float = param(100.0, "SLIC compactness (colour vs space)", low=1e-3, high=1e4)
     init: str = param("xavier", "weight initialisation (paper: Xavier)",
                       choices=("xavier", "torch"))
+    patch_size: int = param(40, "volumes: side of the random training patch along the finest "
+                                "axis, in voxels (0: the whole volume)", low=0, high=100000)
 
 
 PRESETS = {
@@ -79,6 +96,16 @@ PRESETS = {
         "patience": 10,
         "change_tol": 0.002,
     },
+    "volume": {
+        "n_features": 16,
+        "n_clusters": 2,
+        "max_iter": 150,
+        "min_labels": 1,
+        "lr": 0.01,
+        "n_superpixels": 10000,
+        "compactness": 1.0,
+        "patch_size": 32,
+    },
 }
 
 
@@ -89,7 +116,73 @@ def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Pr
     run is active (:func:`napari_useg.nn.allocator.reuse_large_blocks`).
     """
     with reuse_large_blocks():
-        yield from _iterate(image, p, ctx)
+        if image.spatial_dims == 3:
+            yield from _iterate_volume(image, p, ctx)
+        else:
+            yield from _iterate(image, p, ctx)
+
+
+#: Patches whose labels count towards the ``min_labels`` stop rule on a volume (one patch
+#: of background alone would show one or two labels long before the volume has so few).
+VOLUME_LABEL_WINDOW = 10
+
+
+def _iterate_volume(image: PreparedImage, p: KanezakiParams, ctx: RunContext
+                    ) -> Iterator[Progress]:
+    """Kanezaki's iterations on random patches of a volume (the ``volume`` preset's doc)."""
+    dev = ctx.device
+    shape = image.shape
+    spacing = tuple(ctx.spacing) if len(ctx.spacing) == 3 else (1.0, 1.0, 1.0)
+    sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb,
+                             spacing=spacing)
+    n_sp = int(sp_np.max()) + 1
+    patch = patch_shape(shape, p.patch_size, spacing)
+    rng = np.random.default_rng(ctx.seed)
+    q = p.n_clusters
+    with seeded(ctx.seed):
+        net = FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
+    net = net.to(dev).train()
+    opt = sgd(net, p.lr, p.momentum)
+
+    def whole_volume() -> np.ndarray:
+        target = predict_volume_labels(net, image.data, patch, p.n_conv, dev)
+        return superpixel_vote(torch.from_numpy(target.ravel()), torch.from_numpy(sp_np.ravel()),
+                               n_sp, q).view(shape).numpy()
+
+    why = f"reached {p.max_iter} iterations"
+    step, loss_value, n_labels = 0, float("nan"), q
+    seen = torch.zeros((VOLUME_LABEL_WINDOW, q), dtype=torch.bool, device=dev)
+    for step in range(1, p.max_iter + 1):
+        crop = random_patch(shape, patch, rng)
+        x = volume_tensor(image.data[crop], dev)
+        _, sp_local = torch.unique(torch.from_numpy(sp_np[crop].ravel()), return_inverse=True)
+        sp_local = sp_local.to(dev)
+        opt.zero_grad(set_to_none=True)
+        resp = net(x)[0].reshape(q, -1).t()
+        with torch.no_grad():
+            target = resp.argmax(dim=1)
+            seen[step % VOLUME_LABEL_WINDOW] = torch.bincount(target, minlength=q) > 0
+            n_labels = int(seen.any(dim=0).sum())
+            refined = superpixel_vote(target, sp_local, int(sp_local.max()) + 1, q)
+        loss = F.cross_entropy(resp, refined)
+        loss.backward()
+        opt.step()
+        loss_value = float(loss.item())
+        stop = None
+        if step >= VOLUME_LABEL_WINDOW:
+            stop = stop_reason(n_labels, p.min_labels, False, p.patience)
+        if stop:
+            why = stop + f" (over the last {VOLUME_LABEL_WINDOW} patches)"
+            break
+        if step == p.max_iter:
+            break
+        labels = whole_volume() if ctx.wants_preview(step, p.max_iter) else None
+        yield Progress(step=step, total=p.max_iter, loss=loss_value, n_labels=n_labels,
+                       labels=labels)
+    final = whole_volume()
+    yield Progress(step=step, total=p.max_iter, loss=loss_value,
+                   n_labels=int(np.unique(final).size), labels=final, done=True,
+                   message=f"stopped: {why}; patches of {'x'.join(map(str, patch))} voxels")
 
 
 def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:
@@ -159,6 +252,20 @@ def _full_resolution_labels(resp: torch.Tensor, image: PreparedImage,
     return superpixel_vote(target, sp, int(sp_np.max()) + 1, q).view(full_h, full_w).numpy()
 
 
+def memory(shape: tuple[int, ...], n_channels: int, p: KanezakiParams) -> int:
+    """Peak bytes: :func:`backprop_memory` for an image; for a volume, the network on one
+    patch (activations and gradients, plus a tile with its halo at prediction) and a few
+    copies of the volume (data, supervoxels, labels, vote table)."""
+    if len(shape) == 2:
+        return backprop_memory(shape, n_channels, p)
+    side = p.patch_size or max(shape)
+    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
+    per_voxel = 4 * (3 * p.n_conv * p.n_features + 5 * p.n_clusters + n_channels) * 2
+    # per voxel of the volume: SLIC's float64 image, distances and labels, the int64
+    # supervoxel ids and their renumbering, the int64 argmax and the voted labels
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=96)
+
+
 METHOD = register(
     Method(
         name="kanezaki",
@@ -171,6 +278,8 @@ METHOD = register(
         presets=PRESETS,
         default_preset="fast",
         uses_torch=True,
-        memory=backprop_memory,
+        memory=memory,
+        volumes=True,
+        volume_preset="volume",
     )
 )

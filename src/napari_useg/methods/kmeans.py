@@ -4,6 +4,7 @@ Each pixel is described by the channel values of the ``window x window``
 neighbourhood around it (edges reflected), and the descriptors are clustered
 into ``n_clusters`` groups with k-means++ seeding (``scipy.cluster.vq.kmeans2``);
 the best of ``n_init`` seedings (lowest within-cluster sum of squares) is kept.
+A volume is clustered the same way on ``window x window x window`` windows of voxels.
 """
 
 from __future__ import annotations
@@ -40,20 +41,28 @@ class KMeansParams:
 
 
 def window_features(data: np.ndarray, window: int) -> np.ndarray:
-    """``(H*W, C*window**2)`` descriptors: all values in the window around each pixel."""
-    h, w, c = data.shape
+    """``(N, C*window**d)`` descriptors: all values in the window around each pixel/voxel.
+
+    ``data`` is ``(H, W, C)`` (d = 2) or a volume ``(Z, Y, X, C)`` (d = 3); edges reflected.
+    """
+    spatial, c = data.shape[:-1], data.shape[-1]
+    n = int(np.prod(spatial))
     if window == 1:
-        return data.reshape(h * w, c)
-    r = window // 2
-    padded = np.pad(data, ((r, r), (r, r), (0, 0)), mode="reflect")
-    win = sliding_window_view(padded, (window, window), axis=(0, 1))  # H, W, C, a, a
-    return np.ascontiguousarray(win.reshape(h * w, c * window * window))
+        return data.reshape(n, c)
+    r = min(window // 2, min(spatial) - 1)
+    axes = tuple(range(len(spatial)))
+    padded = np.pad(data, [(r, r)] * len(spatial) + [(0, 0)], mode="reflect")
+    r2 = window // 2
+    if r < r2:  # an axis shorter than the window: repeat the edge beyond the reflection
+        padded = np.pad(padded, [(r2 - r, r2 - r)] * len(spatial) + [(0, 0)], mode="edge")
+    win = sliding_window_view(padded, (window,) * len(spatial), axis=axes)  # ..., C, a, a(, a)
+    return np.ascontiguousarray(win.reshape(n, c * window ** len(spatial)))
 
 
-def memory(shape: tuple[int, int], n_channels: int, p: KMeansParams) -> int:
+def memory(shape: tuple[int, ...], n_channels: int, p: KMeansParams) -> int:
     """Peak bytes: the float64 window descriptors, twice (features and distances)."""
-    n = shape[0] * shape[1]
-    d = n_channels * p.window**2
+    n = int(np.prod(shape, dtype=np.int64))
+    d = n_channels * p.window ** len(shape)
     return int(n * d * 8 * 2 + n * p.n_clusters * 8)
 
 
@@ -97,5 +106,6 @@ METHOD = register(
         params=KMeansParams,
         run=run,
         memory=memory,
+        volumes=True,
     )
 )

@@ -45,31 +45,39 @@ class FeatureNet(nn.Module):
     init : {"xavier", "torch"}
         Weight initialisation: Xavier uniform as in the paper, or torch's default
         (Kaiming uniform, as the authors' public code ends up using).
+    dims : {2, 3}
+        2: images ``(N, C, H, W)``; 3: volumes ``(N, C, Z, Y, X)`` (3x3x3 convolutions).
 
     Examples
     --------
     >>> net = FeatureNet(3, 8, 8, 2)
     >>> net(torch.zeros(1, 3, 16, 16)).shape
     torch.Size([1, 8, 16, 16])
+    >>> FeatureNet(1, 4, 4, 2, dims=3)(torch.zeros(1, 1, 6, 8, 8)).shape
+    torch.Size([1, 4, 6, 8, 8])
     """
 
     def __init__(
         self, in_channels: int, n_features: int, n_clusters: int, n_conv: int,
-        init: str = "xavier",
+        init: str = "xavier", dims: int = 2,
     ) -> None:
         super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {dims!r}")
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d
         layers: list[nn.Module] = []
         ch = in_channels
         for _ in range(n_conv):
-            layers += [nn.Conv2d(ch, n_features, 3, padding=1), nn.ReLU(inplace=True),
-                       nn.BatchNorm2d(n_features)]
+            layers += [conv(ch, n_features, 3, padding=1), nn.ReLU(inplace=True),
+                       norm(n_features)]
             ch = n_features
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Conv2d(n_features, n_clusters, 1)
-        self.norm = nn.BatchNorm2d(n_clusters)
+        self.classifier = conv(n_features, n_clusters, 1)
+        self.norm = norm(n_clusters)
         if init == "xavier":
             for m in self.modules():
-                if isinstance(m, nn.Conv2d):
+                if isinstance(m, (nn.Conv2d, nn.Conv3d)):
                     nn.init.xavier_uniform_(m.weight)
                     nn.init.zeros_(m.bias)
         elif init != "torch":

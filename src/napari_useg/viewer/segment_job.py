@@ -20,7 +20,11 @@ The pieces, in the order the widget uses them:
   :class:`~napari_useg.viewer.output.LabelsWriter` pick the output Labels layer
   (``"<image> <method>"``) and write labels plus metadata into it.
 
-Stacks are segmented slice by slice (every axis before the last two spatial ones),
+A 3-D layer in "volume" mode (``spatial_dims=3``) is segmented as one volume by the
+methods that support volumes, with the layer's ``scale`` as the voxel spacing; the result
+is a 3-D Labels layer with the same scale (any axis before the last three is a stack of
+volumes). Otherwise
+stacks are segmented slice by slice (every axis before the last two spatial ones),
 and each slice's label ids are renamed to agree with the previous slice by Hungarian
 matching on their overlap (:func:`napari_useg.align_labels`). We align rather than warm
 start the network from the previous slice because alignment works for every method in
@@ -96,7 +100,8 @@ class SegmentationJob(Job):
 
     def _iter_slice(self, index: tuple[int, ...]) -> Iterator[Progress]:
         extra = {k: np.asarray(v[index]) for k, v in self.inputs.items()}
-        opts = self.options.replace(channel_axis=self.source.slice_channel_axis)
+        opts = self.options.replace(channel_axis=self.source.slice_channel_axis,
+                                    spatial_dims=self.source.spatial_dims)
         return iter_segment_with(self.source.slice(index), self.method, opts,
                                  **self.params, **extra)
 
@@ -163,6 +168,9 @@ class SegmentationJob(Job):
             "inputs": sorted(self.inputs),
             "n_slices": self.source.n_slices,
             "slices_done": int(slices_done),
+            "mode": "volume" if self.source.spatial_dims == 3 else "slices",
+            "spacing": list(opts.spacing) if opts.spacing is not None else None,
+            "result": opts.result,
         }
         if labels is not None:
             meta["n_labels"] = int(np.unique(labels[labels > 0]).size)
@@ -190,8 +198,9 @@ def make_job(
         Registry name.
     options : RunOptions, optional
         How the run goes: ``seed``, ``device``, ``preset``, ``channel_axis`` (of a
-        multichannel, non-RGB layer), ``preview_every``. Each may also be given as a
-        keyword, which overrides ``options``.
+        multichannel, non-RGB layer), ``preview_every``, ``spatial_dims`` (3: "volume"
+        mode, the layer's ``scale`` is the spacing unless ``spacing`` is given),
+        ``result``. Each may also be given as a keyword, which overrides ``options``.
     inputs : mapping, optional
         Extra inputs declared by the method (e.g. ``{"scribbles": labels_layer}``), as
         layers, layer names or arrays of the output's shape. They may also be passed as
@@ -220,6 +229,12 @@ def make_job(
     else:
         layers = resolve_layer(viewer, layers)
     source = source_from_layers(layers, opts.channel_axis)
+    if opts.spatial_dims == 3:
+        source = source.as_volumes()
+        if opts.spacing is None:
+            opts = opts.replace(spacing=source.spacing)
+    elif opts.spacing is not None and len(opts.spacing) != 2:  # pragma: no cover - checked
+        raise ValueError("spacing must have two values for slice-by-slice segmentation")
     input_names = {i.name for i in m.inputs}
     given = dict(inputs or {})
     for k in list(params):

@@ -13,6 +13,7 @@ napari itself is imported only inside :func:`is_layer`, so that ``import napari_
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,9 @@ class LayerSource:
     channel_axis : int or None
         Channel axis of the source layer's data as chosen by the user (``-1`` for RGB or
         combined layers, ``None`` for no channels).
+    spatial_dims : {2, 3}
+        2: every 2-D slice is segmented alone; 3 ("volume" mode): every 3-D block
+        ``(Z, Y, X)`` of the last three axes is one volume.
     """
 
     data: Any
@@ -100,6 +104,7 @@ class LayerSource:
     scale: tuple[float, ...]
     translate: tuple[float, ...]
     channel_axis: int | None
+    spatial_dims: int = 2
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -109,12 +114,26 @@ class LayerSource:
 
     @property
     def stack_shape(self) -> tuple[int, ...]:
-        """Shape of the stack axes (empty for a single 2-D image)."""
-        return self.out_shape[:-2]
+        """Shape of the stack axes (empty for a single 2-D image or a single volume)."""
+        return self.out_shape[:-self.spatial_dims]
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """The layer's ``scale`` along the spatial axes: the pixel/voxel spacing."""
+        return tuple(self.scale[-self.spatial_dims:])
+
+    def as_volumes(self) -> LayerSource:
+        """The same source in volume mode (``ValueError`` without three spatial axes)."""
+        if len(self.out_shape) < 3:
+            raise ValueError(
+                f"layer {self.name!r} of shape {tuple(self.data.shape)} has no third spatial "
+                "axis: volume mode needs a (Z, Y, X) layer"
+            )
+        return dataclasses.replace(self, spatial_dims=3)
 
     @property
     def n_slices(self) -> int:
-        """Number of 2-D slices segmented one after the other."""
+        """Number of 2-D slices (volumes, in volume mode) segmented one after the other."""
         return int(np.prod(self.stack_shape, dtype=np.int64))
 
     @property

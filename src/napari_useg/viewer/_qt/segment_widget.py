@@ -139,6 +139,13 @@ class SegmentWidget(ScrollingDock):
             },
             values={"preview_every": 5},
         )
+        self.mode_controls = RunControls(
+            RunOptions, ["spatial_dims"], labels={"spatial_dims": "mode (2: slices, 3: volume)"},
+            tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
+                                      "(kmeans, otsu, kanezaki; the layer's scale is the "
+                                      "voxel spacing)"},
+        )
+        self.mode = self.mode_controls["spatial_dims"]
         self.channel_axis = self.run_controls["channel_axis"]
         self.preset = self.run_controls["preset"]
         self.seed = self.run_controls["seed"]
@@ -190,11 +197,12 @@ class SegmentWidget(ScrollingDock):
         buttons.margins = (0, 0, 0, 0)
         self.top.extend([self.image, self.extra_channels, self.channel_axis, self.reading,
                          self.method, self.summary, self.preset])  # key parameters follow
-        self.advanced.body.extend([self.seed, self.device, self.preview_every,
+        self.advanced.body.extend([self.mode, self.seed, self.device, self.preview_every,
                                    self.keep_both])  # after the other parameters
         self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
                           self.status, self.advanced])
-        for w in (self.image, self.method, self.preset, self.channel_axis, self.device):
+        for w in (self.image, self.method, self.preset, self.channel_axis, self.mode,
+                  self.device):
             compact(w)
         self.end_body()
         self.fit_width()
@@ -333,7 +341,8 @@ class SegmentWidget(ScrollingDock):
         layers = [image, *list(self.extra_channels.value or [])]
         inputs = {w.name: w.value for w in self.inputs if w.value is not None}
         return make_job(layers if len(layers) > 1 else image, self.method.value,
-                        options=self.run_controls.options(), inputs=inputs,
+                        options=self.run_controls.options(**self.mode_controls.values()),
+                        inputs=inputs,
                         **self.param_values())
 
     # ----------------------------------------------------------------- run

@@ -1,0 +1,168 @@
+"""Volumes as volumes: time, memory and nucleus scores of the 3-D methods.
+
+For each volume of ``../shared/microscopy3d`` (or ``--data``) and each method, prints the
+wall time, the peak memory added by the run (resident set size sampled every 20 ms, above
+the level before the run), the nucleus-level F1 at IoU 0.5 and the mean F1 over IoU
+0.5..0.95 (:mod:`napari_useg.metrics.instances`), and the foreground/background Hungarian
+accuracy (prediction objects vs annotated objects as two classes).
+
+Methods:
+
+* ``otsu-reference``: the microscopists' pipeline on the raw intensities (scikit-image
+  Gaussian sigma 1 voxel, Otsu, 6-connected components, objects < 64 voxels removed),
+  the figures the registered method is checked against;
+* ``otsu`` / ``otsu-watershed``: the registered ``otsu`` method on the prepared volume
+  (intensities scaled and clipped at the 1st/99.8th percentiles), without and with the
+  distance-transform watershed split using the spacing;
+* ``kmeans3d``: 3-D k-means (k = 2, 3x3x3 windows);
+* ``kanezaki-volume``: backprop clustering in volume mode (default ``volume`` preset);
+* ``kanezaki-slices``: the same method on each z-slice alone (``fast`` preset), slice
+  labels aligned to the previous slice as napari does for a stack.
+
+Class maps become objects with :func:`napari_useg.core.instances.instances` (foreground:
+every class but the one owning the largest connected region; spacing honoured).
+
+    /work/wt/heavy python benchmarks/volumes.py                 # everything
+    /work/wt/heavy python benchmarks/volumes.py --volumes bbbc050_8cell --methods otsu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import tifffile
+import torch
+from skimage.filters import gaussian, threshold_otsu
+from skimage.measure import label as connected
+
+from napari_useg import align_labels, segment
+from napari_useg.core.instances import instances
+from napari_useg.io.images import read_spacing
+from napari_useg.metrics import hungarian_accuracy
+from napari_useg.metrics.instances import instance_scores
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "microscopy3d"
+METHODS = ("otsu-reference", "otsu", "otsu-watershed", "kmeans3d", "kanezaki-volume",
+           "kanezaki-slices")
+
+
+class PeakMemory:
+    """Peak resident memory above the level at entry, sampled every 20 ms in a thread."""
+
+    def __enter__(self) -> PeakMemory:
+        self.proc = psutil.Process()
+        self.base = self.proc.memory_info().rss
+        self.peak = self.base
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.02)
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @property
+    def mib(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def otsu_reference(raw: np.ndarray) -> np.ndarray:
+    """The baseline as microscopists write it, on raw intensities."""
+    smooth = gaussian(raw.astype(np.float64), sigma=1, preserve_range=True)
+    objects = connected(smooth > threshold_otsu(smooth), connectivity=1)
+    sizes = np.bincount(objects.ravel())
+    small = sizes < 64
+    small[0] = False
+    objects[small[objects]] = 0
+    return objects
+
+
+def slice_by_slice(raw: np.ndarray, seed: int) -> np.ndarray:
+    """Kanezaki (fast preset) on each z-slice, ids aligned to the previous slice."""
+    out = np.zeros(raw.shape, dtype=np.int32)
+    prev = None
+    for z in range(raw.shape[0]):
+        lab = segment(raw[z], "kanezaki", seed=seed, device="cpu")
+        lab = lab if prev is None else align_labels(prev, lab)
+        out[z] = lab
+        prev = lab
+    return out
+
+
+def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int
+               ) -> np.ndarray:
+    """Objects (0 = background) of one method on one volume."""
+    if name == "otsu-reference":
+        return otsu_reference(raw)
+    if name in ("otsu", "otsu-watershed"):
+        lab = segment(raw, "otsu", spatial_dims=3, spacing=spacing,
+                      watershed=name == "otsu-watershed")
+        return lab - 1  # the background (largest connected class) is label 1
+    if name == "kmeans3d":
+        classes = segment(raw, "kmeans", spatial_dims=3, spacing=spacing, n_clusters=2,
+                          window=3, seed=seed)
+    elif name == "kanezaki-volume":
+        classes = segment(raw, "kanezaki", spatial_dims=3, spacing=spacing, seed=seed,
+                          device="cpu")
+    elif name == "kanezaki-slices":
+        classes = slice_by_slice(raw, seed)
+    else:
+        raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+    return instances(classes, spacing=spacing)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--volumes", nargs="*", default=None)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None, help="also append rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    manifest = json.loads((args.data / "manifest.json").read_text())
+    print(f"torch threads {torch.get_num_threads()}; load {psutil.getloadavg()}")
+    print(f"{'volume':22s} {'method':16s} {'time s':>7s} {'peak MiB':>8s} {'objects':>7s} "
+          f"{'F1@0.5':>6s} {'mF1':>6s} {'Hung.':>6s}")
+    for vol in manifest["volumes"]:
+        if args.volumes and vol["name"] not in args.volumes:
+            continue
+        raw = tifffile.imread(args.data / vol["image"])
+        truth = tifffile.imread(args.data / vol["mask"])
+        spacing = read_spacing(args.data / vol["image"]) or tuple(vol["spacing_zyx_um"])
+        for method in args.methods:
+            t0 = time.perf_counter()
+            with PeakMemory() as mem:
+                objects = run_method(method, raw, spacing, args.seed)
+            seconds = time.perf_counter() - t0
+            scores = instance_scores(objects, truth)
+            hung = hungarian_accuracy((objects > 0).astype(np.int8),
+                                      (truth > 0).astype(np.int8))
+            row = {"volume": vol["name"], "method": method, "seconds": round(seconds, 2),
+                   "peak_mib": round(mem.mib, 1), "objects": scores.n_pred,
+                   "true_objects": scores.n_true, "f1_50": round(scores.f1_50, 3),
+                   "mean_f1": round(scores.mean_f1, 3), "hungarian": round(hung, 3)}
+            print(f"{row['volume']:22s} {method:16s} {seconds:7.1f} {mem.mib:8.1f} "
+                  f"{scores.n_pred:7d} {scores.f1_50:6.3f} {scores.mean_f1:6.3f} "
+                  f"{hung:6.3f}", flush=True)
+            if args.json:
+                with args.json.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Training on random patches of a volume and predicting it tile by tile.
+
+A volume method's memory must follow the patch, not the volume: each step trains on one
+random crop (:func:`random_patch`) of :func:`patch_shape` voxels, and the label map of the
+whole volume is predicted in tiles of that shape plus a halo
+(:func:`predict_volume_labels`, windows from :func:`napari_useg.core.tiling.clipped_windows`).
+With the batch norms in evaluation mode (their running statistics) and a halo at least
+the receptive-field radius of the network, the tiled prediction equals the prediction on
+the whole volume at once, up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from napari_useg.core.tiling import clipped_windows
+
+__all__ = ["patch_shape", "random_patch", "volume_tensor", "predict_volume_labels"]
+
+
+def patch_shape(shape: tuple[int, ...], side: int, spacing: tuple[float, ...]
+                ) -> tuple[int, ...]:
+    """Voxels per axis of a patch about ``side`` voxels of the finest axis across in every
+    physical direction (coarser axes get proportionally fewer voxels), clipped to ``shape``.
+
+    ``side=0`` gives the whole volume.
+
+    Examples
+    --------
+    >>> patch_shape((51, 120, 122), 40, (1.75, 0.8, 0.8))
+    (18, 40, 40)
+    """
+    if side <= 0:
+        return tuple(int(n) for n in shape)
+    finest = min(spacing)
+    return tuple(int(min(n, max(4, round(side * finest / s))))
+                 for n, s in zip(shape, spacing, strict=True))
+
+
+def random_patch(shape: tuple[int, ...], patch: tuple[int, ...],
+                 rng: np.random.Generator) -> tuple[slice, ...]:
+    """Slices of one random crop of ``patch`` voxels inside ``shape``."""
+    starts = [int(rng.integers(0, n - p + 1)) for n, p in zip(shape, patch, strict=True)]
+    return tuple(slice(s, s + p) for s, p in zip(starts, patch, strict=True))
+
+
+def volume_tensor(data: np.ndarray, device: torch.device | str | None) -> torch.Tensor:
+    """``(Z, Y, X, C)`` float volume (or a crop) -> contiguous ``(1, C, Z, Y, X)`` tensor."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(data, -1, 0)))[None].to(device)
+
+
+@torch.no_grad()
+def predict_volume_labels(net: nn.Module, data: np.ndarray, tile: tuple[int, ...], halo: int,
+                          device: torch.device | str | None) -> np.ndarray:
+    """Argmax of the network's response over a ``(Z, Y, X, C)`` volume, tile by tile.
+
+    The network runs in evaluation mode (batch norms use their running statistics) on
+    windows of ``tile`` plus ``halo`` voxels; only each window's core is kept.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` labels of shape ``(Z, Y, X)``.
+    """
+    was_training = net.training
+    net.eval()
+    out = np.empty(data.shape[:-1], dtype=np.int64)
+    try:
+        for window, core in clipped_windows(data.shape[:-1], tile, halo):
+            resp = net(volume_tensor(data[window], device))[0]
+            labels = resp.argmax(dim=0).cpu().numpy()
+            out[tuple(slice(w.start + c.start, w.start + c.stop)
+                      for w, c in zip(window, core, strict=True))] = labels[core]
+    finally:
+        net.train(was_training)
+    return out
