@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.core.fitting import FitContext, normalise_collection
+from napari_useg.core.fitting import FitContext, normalise_collection, value_range
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
 from napari_useg.core.labels import sequential
 from napari_useg.core.model import load_model
@@ -30,6 +30,7 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
+from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
 __all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model", "segment_collection"]
@@ -294,11 +295,14 @@ def iter_fit_with(images, method: str, options: FitOptions, **params: Any
                 for d, a in zip(data, arrays, strict=True)]
     ctx = FitContext(seed=options.seed, device=dev, rgb=rgb, checkpoint=options.checkpoint,
                      checkpoint_every=options.checkpoint_every)
-    return _fit_iter(m.fit(prepared, p, ctx), norm, names, options.preset or m.default_preset)
+    about = {"sizes": [list(a.shape[:2]) for a in arrays], "value_range": value_range(arrays),
+             "version": __version__}
+    return _fit_iter(m.fit(prepared, p, ctx), norm, names, options.preset or m.default_preset,
+                     about)
 
 
 def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
-              preset: str | None) -> Iterator[Progress]:
+              preset: str | None, about: dict[str, Any]) -> Iterator[Progress]:
     t0 = time.perf_counter()
     try:
         for snap in snaps:
@@ -309,7 +313,7 @@ def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
                     raise RuntimeError("dataset-level method finished without a model")
                 model.normalisation = norm
                 model.training.update({"images": len(names), "preset": preset,
-                                       "seconds": round(snap.elapsed, 1)})
+                                       "seconds": round(snap.elapsed, 1), **about})
             yield snap
             if snap.done:
                 return

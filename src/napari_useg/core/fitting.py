@@ -18,7 +18,7 @@ from napari_useg.core.options import NORMALISATIONS
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext
 
-__all__ = ["fit_and_label", "FitContext", "NORMALISATIONS", "normalise_collection"]
+__all__ = ["fit_and_label", "FitContext", "NORMALISATIONS", "normalise_collection", "value_range"]
 
 
 @dataclass
@@ -93,3 +93,26 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
         if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
             raise ValueError("image contains NaN or infinite values")
     return data, norm
+
+
+def value_range(arrays: list[Any], max_pixels: int = 1_000_000) -> dict[str, Any]:
+    """Per-channel 1st and 99.8th percentiles of a collection's raw values (pooled).
+
+    Stored in a fitted model's ``training`` so that applying it to an image whose values
+    lie far outside them warns (:meth:`napari_useg.core.model.Model.check_values`).
+    Computed on an even subsample of about ``max_pixels`` pixels.
+
+    Returns
+    -------
+    dict
+        ``{"lo": [...], "hi": [...], "dtype": "uint8"}``.
+    """
+    total = sum(int(np.prod(np.shape(a)[:2])) for a in arrays)
+    step = max(1, int(np.sqrt(total / max_pixels)))
+    c = int(np.shape(arrays[0])[-1])
+    sub = np.concatenate([np.asarray(a)[::step, ::step].reshape(-1, c).astype(np.float64)
+                          for a in arrays])
+    sub = np.where(np.isfinite(sub), sub, np.nan)
+    lo, hi = np.nanpercentile(sub, PERCENTILES, axis=0)
+    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
+            "dtype": str(np.dtype(np.asarray(arrays[0][:1, :1]).dtype))}

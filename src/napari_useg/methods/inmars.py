@@ -215,7 +215,7 @@ class InMARSModel(Model):
         return self.params.output
 
     def n_labels(self, output: str | None = None) -> int:
-        self._check_output(output)
+        self.check_output(output)
         return self.params.n_clusters
 
     def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
