@@ -39,8 +39,14 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 import napari_useg
+from napari_useg.core.options import NORMALISATIONS
 from napari_useg.io import read_image
-from napari_useg.metrics import hungarian_accuracy, many_to_one_accuracy
+from napari_useg.metrics import (
+    hungarian_accuracy,
+    many_to_one_accuracy,
+    pooled_hungarian_accuracy,
+    pooled_many_to_one_accuracy,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATASETS = {
@@ -88,16 +94,13 @@ def many_to_one(t: np.ndarray) -> float:
 
 def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
            ignore: int | None) -> dict[str, float]:
-    """Per-image and whole-set Hungarian and many-to-one accuracies."""
-    n_pred = max(int(p.max()) for p in preds)
-    pooled = np.sum([table(p, m, n_pred, k, ignore) for p, m in zip(preds, masks, strict=True)],
-                    axis=0)
+    """Per-image and whole-set (pooled: napari_useg.metrics.pooled) accuracies."""
     pairs = list(zip(preds, masks, strict=True))
     return {
         "hung_img": float(np.mean([hungarian_accuracy(p, m, ignore) for p, m in pairs])),
-        "hung_set": hungarian(pooled),
+        "hung_set": pooled_hungarian_accuracy(preds, masks, ignore),
         "m2o_img": float(np.mean([many_to_one_accuracy(p, m, ignore) for p, m in pairs])),
-        "m2o_set": many_to_one(pooled),
+        "m2o_set": pooled_many_to_one_accuracy(preds, masks, ignore),
     }
 
 
@@ -223,7 +226,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
-    ap.add_argument("--normalisation", default="dataset", choices=("dataset", "per_image"),
+    ap.add_argument("--normalisation", default="dataset", choices=NORMALISATIONS,
                     help="how the model scales raw values (napari_useg.core.fitting)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -77,3 +78,21 @@ def test_public_output_and_normaliser(model):
         model.check_output("region")
     img = _imgs(1)[0]
     assert model.normaliser(img)(img).dtype == np.float32
+
+
+def test_per_image_dark_inverts_light_backgrounds_at_training_and_prediction():
+    from napari_useg.core.fitting import normalise_collection
+
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 30, (32, 32)).astype(np.uint8)
+    dark[8:16, 8:16] = 220  # bright nucleus on a dark background (fluorescence)
+    light = rng.integers(200, 230, (32, 32)).astype(np.uint8)
+    light[8:16, 8:16] = 40  # dark nucleus on a light background (brightfield)
+    data, norm = normalise_collection([dark[..., None], light[..., None]], "per_image_dark")
+    assert norm == {"mode": "per_image", "percentiles": [1.0, 99.8], "dark_background": True}
+    for d in data:  # both: nucleus bright, background dark
+        assert d[10:14, 10:14].mean() > 0.8 and d[20:, 20:].mean() < 0.3
+    m = fit([dark, light], "iic", normalisation="per_image_dark", **SMALL_IIC)
+    assert m.normalisation == norm and "dark_background" in json.dumps(m.config())
+    for raw, d in zip((dark, light), data, strict=True):
+        assert np.allclose(m.normaliser(raw[..., None])(raw[..., None]), d)

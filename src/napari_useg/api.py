@@ -246,13 +246,16 @@ def iter_fit(
         Seed of every random choice (initialisation, crops, transforms).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    normalisation : {"dataset", "per_image"}
+    normalisation : {"dataset", "per_image", "per_image_dark"}
         How raw values are scaled to [0, 1] (stored in the model, see
         :mod:`napari_useg.core.model`): ``"dataset"`` uses one set of ranges for every
         image (from the pooled training pixels); ``"per_image"`` stretches each
         image, at training and at prediction, between its own 1st and 99.8th
         percentiles per channel, whatever its dtype (for collections mixing
-        exposures or modalities, e.g. dim fluorescence with brightfield).
+        exposures or modalities, e.g. dim fluorescence with brightfield);
+        ``"per_image_dark"`` does the same and then inverts every image whose
+        background is light, so that all have a dark background (nuclei in
+        fluorescence and brightfield alike are then the bright structure).
     rgb : bool, optional
         Whether the first three channels are RGB (default: true for 3-channel
         and RGB(A) images). With ``rgb=True`` further channels (infrared...) are

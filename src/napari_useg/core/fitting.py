@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.core.image import PERCENTILES, PreparedImage, apply_ranges, channel_ranges
+from napari_useg.core.image import (
+    PERCENTILES,
+    PreparedImage,
+    apply_ranges,
+    channel_ranges,
+    light_background,
+)
 from napari_useg.core.options import NORMALISATIONS
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext
@@ -68,8 +74,10 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
     ----------
     arrays : list of array_like
         Raw images, channels last.
-    mode : {"dataset", "per_image"}
-        One set of per-channel ranges for the pooled pixels, or each image's own.
+    mode : {"dataset", "per_image", "per_image_dark"}
+        One set of per-channel ranges for the pooled pixels, or each image's own
+        (``"per_image_dark"``: then inverted where the background is light, see
+        :func:`~napari_useg.core.image.light_background`).
 
     Returns
     -------
@@ -85,10 +93,17 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
                 "dtype": str(np.dtype(arrays[0].dtype))}
     else:  # percentiles of each image, whatever its dtype (the model's predict does the same)
         data = []
+        dark = mode == "per_image_dark"
         for a in arrays:
             a = np.asarray(a)
-            data.append(apply_ranges(a, *channel_ranges([a], percentiles=PERCENTILES)))
+            lo, hi = channel_ranges([a], percentiles=PERCENTILES)
+            d = apply_ranges(a, lo, hi)
+            if dark and light_background(a, lo, hi):
+                d = 1.0 - d
+            data.append(d)
         norm = {"mode": "per_image", "percentiles": list(PERCENTILES)}
+        if dark:
+            norm["dark_background"] = True
     for d in data:
         if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
             raise ValueError("image contains NaN or infinite values")

@@ -14,6 +14,11 @@ Normalisation (decided once, at fit time, stored in the model):
     floats already in [0, 1]: as they are; anything else, e.g. ``uint16``: 1st
     and 99.8th percentiles). New images are scaled with the *stored* ranges, so
     a dim image stays dim instead of being stretched.
+``"per_image_dark"``
+    ``"per_image"``, then every image whose background is light (median of the
+    scaled channel mean above 0.5: brightfield, stained tissue) is inverted, so
+    every image has a dark background, as fluorescence has (stored as
+    ``{"mode": "per_image", ..., "dark_background": true}``).
 ``"per_image"``
     Every image (training and new) is stretched on its own between its 1st and
     99.8th percentiles per channel, whatever its dtype (``uint8`` included); the
@@ -44,7 +49,13 @@ from torch import nn
 
 from napari_useg.core.atomic import atomic_folder
 from napari_useg.core.device import resolve_device
-from napari_useg.core.image import PERCENTILES, apply_ranges, channel_ranges, channels_last
+from napari_useg.core.image import (
+    PERCENTILES,
+    apply_ranges,
+    channel_ranges,
+    channels_last,
+    light_background,
+)
 from napari_useg.core.params import build_params, params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.tiling import predict_tiled, round_up
@@ -215,10 +226,14 @@ class Model:
         else:  # pragma: no cover - corrupted config
             raise ValueError(f"unknown normalisation mode {mode!r}")
 
+        flip = bool(mode == "per_image" and self.normalisation.get("dark_background")
+                    and light_background(arr, lo, hi))
+
         def normalise(raw: np.ndarray) -> np.ndarray:
             if np.issubdtype(raw.dtype, np.floating) and not np.isfinite(raw).all():
                 raise ValueError("image contains NaN or infinite values")
-            return apply_ranges(raw, lo, hi)
+            out = apply_ranges(raw, lo, hi)
+            return 1.0 - out if flip else out
 
         return normalise
 
@@ -300,6 +315,8 @@ class Model:
             norm_text = ("per_image: each image stretched between its own "
                          + (f"{pct[0]}th and {pct[1]}th percentiles" if pct else
                             "prepare_image ranges"))
+            if norm.get("dark_background"):
+                norm_text += ", then inverted where its background is light (per_image_dark)"
         else:
             norm_text = str(mode)
         final = t.get("final", t.get("final_loss"))
