@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 import napari_useg
 from napari_useg.core.options import NORMALISATIONS
@@ -70,26 +69,6 @@ def load(dataset: str, root: Path) -> tuple[list[str], list[np.ndarray], list[np
         images.append(np.ascontiguousarray(im))
         masks.append(read_image(root / mask_dir / f"{f.stem}.png"))
     return names, images, masks, k, ignore
-
-
-def table(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int,
-          ignore: int | None) -> np.ndarray:
-    """Counts ``(n_pred, n_gt)`` of labels ``1..n_pred`` against classes ``0..n_gt-1``."""
-    p = pred.ravel().astype(np.int64) - 1
-    g = gt.ravel().astype(np.int64)
-    ok = g != ignore if ignore is not None else np.ones_like(g, bool)
-    return np.bincount(p[ok] * n_gt + g[ok], minlength=n_pred * n_gt).reshape(n_pred, n_gt)
-
-
-def hungarian(t: np.ndarray) -> float:
-    """One-to-one matched accuracy of a contingency table."""
-    r, c = linear_sum_assignment(t, maximize=True)
-    return float(t[r, c].sum() / max(1, t.sum()))
-
-
-def many_to_one(t: np.ndarray) -> float:
-    """Each predicted cluster to its majority class."""
-    return float(t.max(axis=1).sum() / max(1, t.sum()))
 
 
 def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
@@ -156,26 +135,39 @@ def step_cost(repeats: int = 3) -> None:
 
 
 def summary(folder: Path) -> None:
-    """Markdown table of every ``result.json`` under ``folder``."""
+    """Markdown table of every ``result.json`` under ``folder`` (method x protocol x data).
+
+    Columns: Hungarian and many-to-one accuracy per image (mean; each image its own
+    mapping) and pooled (one mapping for the set, ``napari_useg.metrics.pooled``);
+    training steps and seconds; labelling seconds per image. Per-image methods have no
+    pooled score (their label ids mean nothing across images).
+    """
     rows = []
     for f in sorted(folder.glob("*/result.json")):
         r = json.loads(f.read_text())
         outs = [o for o in ("main", "over", "region", "backbone", "multiscale", r["method"])
                 if o in r]
+        n = r.get("n_images", 1)
         for o in outs:
             name = r["method"] if o == r["method"] else f"{r['method']} ({o})"
-            if r.get("normalisation", "dataset") != "dataset":
-                name += f", {r['normalisation']}"
+            extra = {k: v for k, v in r.get("params", {}).items()
+                     if k not in ("steps", "n_clusters")}
+            if extra:
+                name += " " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
             sc = r[o]
-            steps = r.get("train", {}).get("steps", "")
             per_image_method = o == r["method"]  # label ids differ between images
             hs = "-" if per_image_method else f"{sc['hung_set']:.3f}"
             ms = "-" if per_image_method else f"{sc['m2o_set']:.3f}"
-            rows.append(f"| {r['dataset']} | {name} | {sc['hung_img']:.3f} | {hs} | "
-                        f"{sc['m2o_img']:.3f} | {ms} | {steps} |")
-    print("| data | method (output) | Hungarian / image | Hungarian / set | many-to-one / image "
-          "| many-to-one / set | training steps |")
-    print("|---|---|---|---|---|---|---|")
+            norm = "-" if per_image_method else r.get("normalisation", "dataset")
+            train = r.get("train", {})
+            t_train = f"{train.get('steps', '')} / {train.get('seconds', '')}" if train else "-"
+            apply = (r["predict_seconds"] / n / len(outs) if "predict_seconds" in r
+                     else r.get("seconds", 0) / n)
+            rows.append(f"| {r['dataset']} | {name} | {norm} | {sc['hung_img']:.3f} | {hs} | "
+                        f"{sc['m2o_img']:.3f} | {ms} | {t_train} | {apply:.2f} |")
+    print("| data | method (output) | normalisation | Hungarian / image | Hungarian pooled | "
+          "many-to-one / image | many-to-one pooled | train steps / s | apply s / image |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
