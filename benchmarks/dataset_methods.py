@@ -218,7 +218,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
-    ap.add_argument("--normalisation", default="dataset", choices=NORMALISATIONS,
+    ap.add_argument("--normalisation", default="per_image", choices=NORMALISATIONS,
                     help="how the model scales raw values (napari_useg.core.fitting)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")

@@ -49,7 +49,7 @@ def test_wrong_channel_count_is_a_clear_error():
 
 def test_dataset_normalisation_is_stored_and_reused():
     imgs = _imgs(shape=(32, 32, 2), dtype=np.uint16, high=4000)
-    model = fit(imgs, "iic", channel_axis=-1, **SMALL_IIC)
+    model = fit(imgs, "iic", channel_axis=-1, normalisation="dataset", **SMALL_IIC)
     norm = model.normalisation
     assert norm["mode"] == "dataset" and norm["dtype"] == "uint16"
     assert 0 <= norm["lo"][0] < norm["hi"][0] <= 4000
@@ -78,7 +78,7 @@ def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path
 
     assert np.array_equal(_normalise([dim[..., None]], "per_image")[0][0], a)
     # dataset normalisation leaves the dim image dim
-    ds = fit([dim, bright], "iic", **SMALL_IIC)
+    ds = fit([dim, bright], "iic", normalisation="dataset", **SMALL_IIC)
     assert ds.normaliser(dim[..., None])(dim[..., None]).max() < 0.25
     model.save(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -124,8 +124,9 @@ def test_load_errors(tmp_path):
 def test_collection_errors():
     with pytest.raises(ValueError, match="channels"):
         fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16, 3), np.uint8)], "iic")
-    with pytest.raises(ValueError, match="data types"):
-        fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16)], "iic")
+    with pytest.raises(ValueError, match="data types"):  # one range cannot serve both
+        fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16)], "iic",
+            normalisation="dataset")
     with pytest.raises(ValueError, match="stack"):
         fit(np.zeros((16, 16), np.uint8), "iic")
     with pytest.raises(FileNotFoundError):

@@ -8,7 +8,7 @@ folder of images or to the tiles of a huge one gives consistent classes.
 
 Normalisation (decided once, at fit time, stored in the model):
 
-``"dataset"`` (default)
+``"dataset"``
     Per-channel ranges in raw units computed on the pooled training pixels with
     the rules of :func:`napari_useg.core.image.prepare_image` (``uint8``: 0-255;
     floats already in [0, 1]: as they are; anything else, e.g. ``uint16``: 1st
@@ -19,7 +19,8 @@ Normalisation (decided once, at fit time, stored in the model):
     scaled channel mean above 0.5: brightfield, stained tissue) is inverted, so
     every image has a dark background, as fluorescence has (stored as
     ``{"mode": "per_image", ..., "dark_background": true}``).
-``"per_image"``
+``"per_image"`` (default of :func:`napari_useg.fit` since dataset-level methods were
+    measured on mixed microscopy, docs/benchmarks.md)
     Every image (training and new) is stretched on its own between its 1st and
     99.8th percentiles per channel, whatever its dtype (``uint8`` included); the
     percentiles are stored in the config (``"percentiles": [1.0, 99.8]``). Use it

@@ -197,7 +197,7 @@ class FitOptions(RunOptions):
         Steps between checkpoint saves.
     """
 
-    normalisation: str = option("dataset", "how raw values are scaled to [0, 1]: one range "
+    normalisation: str = option("per_image", "how raw values are scaled to [0, 1]: one range "
                                            "for the whole collection ('dataset') or each "
                                            "image between its own percentiles ('per_image'; "
                                            "'per_image_dark': then inverted where the "
