@@ -139,8 +139,9 @@ def summary(folder: Path) -> None:
 
     Columns: Hungarian and many-to-one accuracy per image (mean; each image its own
     mapping) and pooled (one mapping for the set, ``napari_useg.metrics.pooled``);
-    training steps and seconds; labelling seconds per image. Per-image methods have no
-    pooled score (their label ids mean nothing across images).
+    training steps and seconds; labelling seconds per image. A per-image method's pooled
+    score (marked ``*``) takes its label ids as they come: nothing makes them mean the
+    same class on every image, but k-means' often do (same seed, similar images).
     """
     rows = []
     for f in sorted(folder.glob("*/result.json")):
@@ -155,9 +156,10 @@ def summary(folder: Path) -> None:
             if extra:
                 name += " " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
             sc = r[o]
-            per_image_method = o == r["method"]  # label ids differ between images
-            hs = "-" if per_image_method else f"{sc['hung_set']:.3f}"
-            ms = "-" if per_image_method else f"{sc['m2o_set']:.3f}"
+            per_image_method = o == r["method"]  # no rule makes its ids agree across images
+            mark = "*" if per_image_method else ""
+            hs = f"{sc['hung_set']:.3f}{mark}"
+            ms = f"{sc['m2o_set']:.3f}{mark}"
             norm = "-" if per_image_method else r.get("normalisation", "dataset")
             train = r.get("train", {})
             t_train = f"{train.get('steps', '')} / {train.get('seconds', '')}" if train else "-"
