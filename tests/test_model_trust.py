@@ -19,7 +19,8 @@ def _imgs(n=3, shape=(32, 40, 3), high=200, dtype=np.uint8):
 
 @pytest.fixture(scope="module")
 def model():
-    return fit(_imgs() + [_imgs(1, (24, 48, 3))[0]], "iic", seed=3, **SMALL_IIC)
+    return fit(_imgs() + [_imgs(1, (24, 48, 3))[0]], "iic", seed=3, normalisation="dataset",
+               **SMALL_IIC)
 
 
 def test_describe_lists_the_training(model, tmp_path):
