@@ -175,6 +175,8 @@ def iter_dataset_protocol(config: EvaluationConfig, options: FitOptions | None =
     ds = load_dataset(config.data, config.split, masks_dir=config.masks_dir,
                       ignore=config.ignore)
     samples = ds.samples[: config.limit] if config.limit else ds.samples
+    if mapping_on is not None and ds.kind == "bsds":
+        raise ValueError("mapping_on needs one annotation per image (images/ + masks/)")
     out = Path(config.out)
     record = _protocol_record(config, options, model_path, output, mapping_on)
     reuse = _prepare_folder(out, record, config.overwrite)
@@ -225,8 +227,6 @@ def iter_dataset_protocol(config: EvaluationConfig, options: FitOptions | None =
         for g in _annotations(ds.kind, s):  # every annotator's pixels count (BSDS)
             preds.append(lab)
             gts.append(g)
-    if mapping_on is not None and ds.kind == "bsds":
-        raise ValueError("mapping_on needs one annotation per image (images/ + masks/)")
     hung = pooled_hungarian_match(preds, gts, ds.ignore, mapping_on)
     m2o = pooled_many_to_one_match(preds, gts, ds.ignore, mapping_on)
     metrics = evaluation.summary["metrics"]
