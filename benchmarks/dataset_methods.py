@@ -36,11 +36,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 import napari_useg
+from napari_useg.core.options import NORMALISATIONS
 from napari_useg.io import read_image
-from napari_useg.metrics import hungarian_accuracy, many_to_one_accuracy
+from napari_useg.metrics import (
+    hungarian_accuracy,
+    many_to_one_accuracy,
+    pooled_hungarian_accuracy,
+    pooled_many_to_one_accuracy,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATASETS = {
@@ -66,38 +71,15 @@ def load(dataset: str, root: Path) -> tuple[list[str], list[np.ndarray], list[np
     return names, images, masks, k, ignore
 
 
-def table(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int,
-          ignore: int | None) -> np.ndarray:
-    """Counts ``(n_pred, n_gt)`` of labels ``1..n_pred`` against classes ``0..n_gt-1``."""
-    p = pred.ravel().astype(np.int64) - 1
-    g = gt.ravel().astype(np.int64)
-    ok = g != ignore if ignore is not None else np.ones_like(g, bool)
-    return np.bincount(p[ok] * n_gt + g[ok], minlength=n_pred * n_gt).reshape(n_pred, n_gt)
-
-
-def hungarian(t: np.ndarray) -> float:
-    """One-to-one matched accuracy of a contingency table."""
-    r, c = linear_sum_assignment(t, maximize=True)
-    return float(t[r, c].sum() / max(1, t.sum()))
-
-
-def many_to_one(t: np.ndarray) -> float:
-    """Each predicted cluster to its majority class."""
-    return float(t.max(axis=1).sum() / max(1, t.sum()))
-
-
 def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
            ignore: int | None) -> dict[str, float]:
-    """Per-image and whole-set Hungarian and many-to-one accuracies."""
-    n_pred = max(int(p.max()) for p in preds)
-    pooled = np.sum([table(p, m, n_pred, k, ignore) for p, m in zip(preds, masks, strict=True)],
-                    axis=0)
+    """Per-image and whole-set (pooled: napari_useg.metrics.pooled) accuracies."""
     pairs = list(zip(preds, masks, strict=True))
     return {
         "hung_img": float(np.mean([hungarian_accuracy(p, m, ignore) for p, m in pairs])),
-        "hung_set": hungarian(pooled),
+        "hung_set": pooled_hungarian_accuracy(preds, masks, ignore),
         "m2o_img": float(np.mean([many_to_one_accuracy(p, m, ignore) for p, m in pairs])),
-        "m2o_set": many_to_one(pooled),
+        "m2o_set": pooled_many_to_one_accuracy(preds, masks, ignore),
     }
 
 
@@ -153,26 +135,41 @@ def step_cost(repeats: int = 3) -> None:
 
 
 def summary(folder: Path) -> None:
-    """Markdown table of every ``result.json`` under ``folder``."""
+    """Markdown table of every ``result.json`` under ``folder`` (method x protocol x data).
+
+    Columns: Hungarian and many-to-one accuracy per image (mean; each image its own
+    mapping) and pooled (one mapping for the set, ``napari_useg.metrics.pooled``);
+    training steps and seconds; labelling seconds per image. A per-image method's pooled
+    score (marked ``*``) takes its label ids as they come: nothing makes them mean the
+    same class on every image, but k-means' often do (same seed, similar images).
+    """
     rows = []
     for f in sorted(folder.glob("*/result.json")):
         r = json.loads(f.read_text())
         outs = [o for o in ("main", "over", "region", "backbone", "multiscale", r["method"])
                 if o in r]
+        n = r.get("n_images", 1)
         for o in outs:
             name = r["method"] if o == r["method"] else f"{r['method']} ({o})"
-            if r.get("normalisation", "dataset") != "dataset":
-                name += f", {r['normalisation']}"
+            extra = {k: v for k, v in r.get("params", {}).items()
+                     if k not in ("steps", "n_clusters")}
+            if extra:
+                name += " " + ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
             sc = r[o]
-            steps = r.get("train", {}).get("steps", "")
-            per_image_method = o == r["method"]  # label ids differ between images
-            hs = "-" if per_image_method else f"{sc['hung_set']:.3f}"
-            ms = "-" if per_image_method else f"{sc['m2o_set']:.3f}"
-            rows.append(f"| {r['dataset']} | {name} | {sc['hung_img']:.3f} | {hs} | "
-                        f"{sc['m2o_img']:.3f} | {ms} | {steps} |")
-    print("| data | method (output) | Hungarian / image | Hungarian / set | many-to-one / image "
-          "| many-to-one / set | training steps |")
-    print("|---|---|---|---|---|---|---|")
+            per_image_method = o == r["method"]  # no rule makes its ids agree across images
+            mark = "*" if per_image_method else ""
+            hs = f"{sc['hung_set']:.3f}{mark}"
+            ms = f"{sc['m2o_set']:.3f}{mark}"
+            norm = "-" if per_image_method else r.get("normalisation", "dataset")
+            train = r.get("train", {})
+            t_train = f"{train.get('steps', '')} / {train.get('seconds', '')}" if train else "-"
+            apply = (r["predict_seconds"] / n / len(outs) if "predict_seconds" in r
+                     else r.get("seconds", 0) / n)
+            rows.append(f"| {r['dataset']} | {name} | {norm} | {sc['hung_img']:.3f} | {hs} | "
+                        f"{sc['m2o_img']:.3f} | {ms} | {t_train} | {apply:.2f} |")
+    print("| data | method (output) | normalisation | Hungarian / image | Hungarian pooled | "
+          "many-to-one / image | many-to-one pooled | train steps / s | apply s / image |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
@@ -223,7 +220,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
-    ap.add_argument("--normalisation", default="dataset", choices=("dataset", "per_image"),
+    ap.add_argument("--normalisation", default="per_image", choices=NORMALISATIONS,
                     help="how the model scales raw values (napari_useg.core.fitting)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")

@@ -49,16 +49,16 @@ def test_wrong_channel_count_is_a_clear_error():
 
 def test_dataset_normalisation_is_stored_and_reused():
     imgs = _imgs(shape=(32, 32, 2), dtype=np.uint16, high=4000)
-    model = fit(imgs, "iic", channel_axis=-1, **SMALL_IIC)
+    model = fit(imgs, "iic", channel_axis=-1, normalisation="dataset", **SMALL_IIC)
     norm = model.normalisation
     assert norm["mode"] == "dataset" and norm["dtype"] == "uint16"
     assert 0 <= norm["lo"][0] < norm["hi"][0] <= 4000
     # a dimmer image is scaled with the training ranges, not stretched on its own
     dim = (imgs[0] // 4).astype(np.uint16)
-    fn = model._normaliser(dim)
+    fn = model.normaliser(dim)
     assert fn(dim).max() < 0.3
     per = fit(imgs, "iic", channel_axis=-1, normalisation="per_image", **SMALL_IIC)
-    assert per._normaliser(dim)(dim).max() == 1.0
+    assert per.normaliser(dim)(dim).max() == 1.0
     with pytest.warns(UserWarning, match="uint16"):
         model.predict(imgs[0].astype(np.float32), channel_axis=-1)
 
@@ -70,16 +70,16 @@ def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path
     bright = (60 + 190 * scene).astype(np.uint8)
     model = fit([dim, bright], "iic", normalisation="per_image", **SMALL_IIC)
     assert model.normalisation == {"mode": "per_image", "percentiles": [1.0, 99.8]}
-    a = model._normaliser(dim[..., None])(dim[..., None])
-    b = model._normaliser(bright[..., None])(bright[..., None])
+    a = model.normaliser(dim[..., None])(dim[..., None])
+    b = model.normaliser(bright[..., None])(bright[..., None])
     assert a.min() == 0.0 and a.max() == 1.0 and np.abs(a - b).max() < 0.05
     # training saw exactly what prediction sees
     from napari_useg.core.fitting import normalise_collection as _normalise
 
     assert np.array_equal(_normalise([dim[..., None]], "per_image")[0][0], a)
     # dataset normalisation leaves the dim image dim
-    ds = fit([dim, bright], "iic", **SMALL_IIC)
-    assert ds._normaliser(dim[..., None])(dim[..., None]).max() < 0.25
+    ds = fit([dim, bright], "iic", normalisation="dataset", **SMALL_IIC)
+    assert ds.normaliser(dim[..., None])(dim[..., None]).max() < 0.25
     model.save(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["normalisation"] == {"mode": "per_image", "percentiles": [1.0, 99.8]}
@@ -90,7 +90,7 @@ def test_per_image_normalisation_stretches_uint8_and_survives_save_load(tmp_path
     cfg["normalisation"] = {"mode": "per_image"}
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
     old = load_model(tmp_path / "m", device="cpu")
-    assert old._normaliser(dim[..., None])(dim[..., None]).max() == pytest.approx(dim.max() / 255)
+    assert old.normaliser(dim[..., None])(dim[..., None]).max() == pytest.approx(dim.max() / 255)
     assert old.predict(dim).shape == dim.shape
 
 
@@ -124,8 +124,9 @@ def test_load_errors(tmp_path):
 def test_collection_errors():
     with pytest.raises(ValueError, match="channels"):
         fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16, 3), np.uint8)], "iic")
-    with pytest.raises(ValueError, match="data types"):
-        fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16)], "iic")
+    with pytest.raises(ValueError, match="data types"):  # one range cannot serve both
+        fit([np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint16)], "iic",
+            normalisation="dataset")
     with pytest.raises(ValueError, match="stack"):
         fit(np.zeros((16, 16), np.uint8), "iic")
     with pytest.raises(FileNotFoundError):

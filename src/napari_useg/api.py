@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.core.fitting import FitContext, normalise_collection
+from napari_useg.core.fitting import FitContext, normalise_collection, value_range
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
 from napari_useg.core.instances import instances
 from napari_useg.core.labels import sequential
@@ -31,6 +31,7 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
+from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
 __all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model", "segment_collection"]
@@ -279,7 +280,7 @@ def iter_fit(
     channel_axis: int | None = None,
     seed: int = 0,
     device: str = "auto",
-    normalisation: str = "dataset",
+    normalisation: str = "per_image",
     rgb: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 50,
@@ -307,13 +308,18 @@ def iter_fit(
         Seed of every random choice (initialisation, crops, transforms).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    normalisation : {"dataset", "per_image"}
+    normalisation : {"dataset", "per_image", "per_image_dark"}
         How raw values are scaled to [0, 1] (stored in the model, see
-        :mod:`napari_useg.core.model`): ``"dataset"`` uses one set of ranges for every
-        image (from the pooled training pixels); ``"per_image"`` stretches each
+        :mod:`napari_useg.core.model`): ``"per_image"`` (default) stretches each
         image, at training and at prediction, between its own 1st and 99.8th
-        percentiles per channel, whatever its dtype (for collections mixing
-        exposures or modalities, e.g. dim fluorescence with brightfield).
+        percentiles per channel, whatever its dtype (measured: much better on
+        collections mixing exposures or modalities, e.g. dim fluorescence with
+        brightfield, and as good on satellite tiles); ``"dataset"`` uses one set of
+        ranges for every image (from the pooled training pixels: keep it when
+        absolute intensity carries meaning);
+        ``"per_image_dark"`` does the same and then inverts every image whose
+        background is light, so that all have a dark background (nuclei in
+        fluorescence and brightfield alike are then the bright structure).
     rgb : bool, optional
         Whether the first three channels are RGB (default: true for 3-channel
         and RGB(A) images). With ``rgb=True`` further channels (infrared...) are
@@ -356,11 +362,14 @@ def iter_fit_with(images, method: str, options: FitOptions, **params: Any
                 for d, a in zip(data, arrays, strict=True)]
     ctx = FitContext(seed=options.seed, device=dev, rgb=rgb, checkpoint=options.checkpoint,
                      checkpoint_every=options.checkpoint_every)
-    return _fit_iter(m.fit(prepared, p, ctx), norm, names, options.preset or m.default_preset)
+    about = {"sizes": [list(a.shape[:2]) for a in arrays], "value_range": value_range(arrays),
+             "version": __version__}
+    return _fit_iter(m.fit(prepared, p, ctx), norm, names, options.preset or m.default_preset,
+                     about)
 
 
 def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
-              preset: str | None) -> Iterator[Progress]:
+              preset: str | None, about: dict[str, Any]) -> Iterator[Progress]:
     t0 = time.perf_counter()
     try:
         for snap in snaps:
@@ -371,7 +380,7 @@ def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
                     raise RuntimeError("dataset-level method finished without a model")
                 model.normalisation = norm
                 model.training.update({"images": len(names), "preset": preset,
-                                       "seconds": round(snap.elapsed, 1)})
+                                       "seconds": round(snap.elapsed, 1), **about})
             yield snap
             if snap.done:
                 return
@@ -383,7 +392,7 @@ def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
 
 def fit(images, method: str = "iic", *, preset: str | None = None,
         channel_axis: int | None = None, seed: int = 0, device: str = "auto",
-        normalisation: str = "dataset", rgb: bool | None = None,
+        normalisation: str = "per_image", rgb: bool | None = None,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 50,
         progress: bool = False, **params: Any):
     """Train a dataset-level method on a collection and return the fitted model.

@@ -295,7 +295,7 @@ def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
         if tuple(int(s) for s in arr.shape[:2]) != grid.shape:
             raise ValueError(f"{job.image} is {tuple(arr.shape[:2])} pixels, planned as "
                              f"{grid.shape}: the file changed during the run")
-        normalise = model._normaliser(arr)  # per-image ranges read from the lazy array
+        normalise = model.normaliser(arr)  # per-image ranges read from the lazy array
     output = job.config["model"]["output"]
     dtype = _labels_dtype(int(model.n_labels(output)))
     cfg = job.config

@@ -252,7 +252,7 @@ def _model_config(model_path: Path, model: Model, output: str | None,
                   tile_size: int) -> dict[str, Any]:
     folder = model_path.parent if model_path.is_file() else model_path
     return {"path": str(folder.resolve()), "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
-            "output": model._check_output(output), "tile_size": int(tile_size)}
+            "output": model.check_output(output), "tile_size": int(tile_size)}
 
 
 def _result_from_record(job: BatchJob, rec: dict[str, Any] | None, status: str,

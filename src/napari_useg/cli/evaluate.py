@@ -18,6 +18,12 @@ The engine is :mod:`napari_useg.evaluation` (usable from Python without this com
 its per-image work, :func:`napari_useg.evaluation.evaluate_image` (picklable job in,
 record out), runs as one task per image on :mod:`napari_useg.batch`'s Dask engine when
 ``--jobs`` > 1 (local worker processes) or with ``--scheduler`` (a running cluster).
+
+A dataset-level method (IIC, InMARS, dfc_ref), or a saved model given with ``--model``,
+is evaluated as its papers do (:mod:`napari_useg.evaluation.dataset_protocol`): trained
+once on the split's images (saved in ``--out``/model), applied to every image, and
+scored both per image and pooled (one cluster-to-class mapping for the whole set,
+``pooled.json`` and a section of ``summary.md``).
 """
 
 from __future__ import annotations
@@ -34,9 +40,14 @@ from napari_useg.cli._params import (
     run_options,
 )
 from napari_useg.cli._progress import follow
-from napari_useg.core.options import SEGMENT_ONLY
+from napari_useg.core.options import SEGMENT_ONLY, FitOptions
 from napari_useg.evaluation import EvaluationConfig, iter_evaluate, prepare_evaluation
 from napari_useg.evaluation.coverage import skipped_lines
+from napari_useg.evaluation.dataset_protocol import (
+    is_dataset_method,
+    iter_dataset_protocol,
+    model_method,
+)
 
 NAME = "evaluate"
 HELP = ("score a method or saved predictions on an annotated folder (BSDS500 or "
@@ -58,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     src.add_argument("--predictions", default=None, metavar="DIR",
                      help="score saved label maps instead: DIR/<id>.tif|png|npy, or <id>.mat "
                           "in the benchmark's segs format (one segmentation per setting)")
+    src.add_argument("--model", default=None, metavar="DIR",
+                     help="apply a saved dataset-level model (from `napari-useg fit`) to every "
+                          "image and score it per image and pooled (one mapping for the set)")
+    parser.add_argument("--output", default=None, metavar="NAME",
+                        help="dataset-level model output to label with (default: the model's "
+                             "default output, e.g. main for IIC)")
     parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
                         help="evaluate every value of a method parameter (repeat for a grid); "
                              "gives the ODS/OIS choice")
@@ -84,10 +101,17 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         help="exit 0 even when some images of the dataset were not scored (no "
                              "annotation, or nothing to score); they are listed either way")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_run_options(parser, skip=SEGMENT_ONLY, help={"device": DEVICE_HELP})
+    add_run_options(parser, FitOptions, skip=(*SEGMENT_ONLY, "checkpoint", "checkpoint_every"),
+                    help={"device": DEVICE_HELP,
+                          "normalisation": "dataset-level methods: " + _NORM_HELP})
     add_method_options(parser, preparse_method(argv, default=""))
     parser.set_defaults(_argv=list(argv))
 
+
+
+_NORM_HELP = ("how raw values are scaled to [0, 1] for training and prediction: one range "
+              "for the whole collection ('dataset') or each image between its own "
+              "percentiles ('per_image')")
 
 
 def _ignore_arg(text: str | None) -> tuple[int, ...] | None:
@@ -103,13 +127,27 @@ def _ignore_arg(text: str | None) -> tuple[int, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     config = EvaluationConfig(
-        data=args.data, method=args.method, predictions=args.predictions,
+        data=args.data,
+        method=model_method(args.model) if args.model is not None else args.method,
+        predictions=args.predictions,
         params=collect_params(args), sweeps=args.sweep, split=args.split, limit=args.limit,
         out=args.out, ignore=_ignore_arg(args.ignore), masks_dir=args.masks_dir,
         boundary=not args.no_boundary, jobs=args.jobs, scheduler=args.scheduler,
         overwrite=args.overwrite, quiet=args.quiet,
         command="napari-useg " + shlex.join(getattr(args, "_argv", None)
                                             or ["evaluate", "..."]))
+    if args.model is not None or is_dataset_method(args.method):
+        snap = follow(iter_dataset_protocol(config, run_options(args, FitOptions,
+                                                                preview_every=0),
+                                            model=args.model, output=args.output),
+                      args.method or "model", quiet=args.quiet)
+        result = snap.info["result"]
+        print(f"{result.evaluation.headline()}; {result.headline()}; wrote "
+              f"{result.evaluation.out / 'summary.md'}")
+        return 0
+    if args.output is not None:
+        raise ValueError("--output chooses the output of a dataset-level model (--model or a "
+                         "dataset-level --method)")
     plan = prepare_evaluation(config, run_options(args, preview_every=0))
     if plan.resumed and not args.quiet:
         print(f"resuming: {plan.resumed} of {len(plan.ids)} images already evaluated in "

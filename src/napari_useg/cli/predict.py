@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                          "each other; label them into separate folders")
     opts = run_options(args)
     model = load_model(args.model, device=opts.device)
-    output = model._check_output(args.output)
+    output = model.check_output(args.output)
     for img, target in zip(args.images, targets, strict=True):
         image = read_image(img)
         bar = None if args.quiet else tqdm(desc=Path(img).name, unit="tile", file=sys.stderr)

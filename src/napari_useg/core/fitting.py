@@ -13,12 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.core.image import PERCENTILES, PreparedImage, apply_ranges, channel_ranges
+from napari_useg.core.image import (
+    PERCENTILES,
+    PreparedImage,
+    apply_ranges,
+    channel_ranges,
+    light_background,
+)
 from napari_useg.core.options import NORMALISATIONS
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext
 
-__all__ = ["fit_and_label", "FitContext", "NORMALISATIONS", "normalise_collection"]
+__all__ = ["fit_and_label", "FitContext", "NORMALISATIONS", "normalise_collection", "value_range"]
 
 
 @dataclass
@@ -68,8 +74,10 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
     ----------
     arrays : list of array_like
         Raw images, channels last.
-    mode : {"dataset", "per_image"}
-        One set of per-channel ranges for the pooled pixels, or each image's own.
+    mode : {"dataset", "per_image", "per_image_dark"}
+        One set of per-channel ranges for the pooled pixels, or each image's own
+        (``"per_image_dark"``: then inverted where the background is light, see
+        :func:`~napari_useg.core.image.light_background`).
 
     Returns
     -------
@@ -85,11 +93,41 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
                 "dtype": str(np.dtype(arrays[0].dtype))}
     else:  # percentiles of each image, whatever its dtype (the model's predict does the same)
         data = []
+        dark = mode == "per_image_dark"
         for a in arrays:
             a = np.asarray(a)
-            data.append(apply_ranges(a, *channel_ranges([a], percentiles=PERCENTILES)))
+            lo, hi = channel_ranges([a], percentiles=PERCENTILES)
+            d = apply_ranges(a, lo, hi)
+            if dark and light_background(a, lo, hi):
+                d = 1.0 - d
+            data.append(d)
         norm = {"mode": "per_image", "percentiles": list(PERCENTILES)}
+        if dark:
+            norm["dark_background"] = True
     for d in data:
         if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
             raise ValueError("image contains NaN or infinite values")
     return data, norm
+
+
+def value_range(arrays: list[Any], max_pixels: int = 1_000_000) -> dict[str, Any]:
+    """Per-channel 1st and 99.8th percentiles of a collection's raw values (pooled).
+
+    Stored in a fitted model's ``training`` so that applying it to an image whose values
+    lie far outside them warns (:meth:`napari_useg.core.model.Model.check_values`).
+    Computed on an even subsample of about ``max_pixels`` pixels.
+
+    Returns
+    -------
+    dict
+        ``{"lo": [...], "hi": [...], "dtype": "uint8"}``.
+    """
+    total = sum(int(np.prod(np.shape(a)[:2])) for a in arrays)
+    step = max(1, int(np.sqrt(total / max_pixels)))
+    c = int(np.shape(arrays[0])[-1])
+    sub = np.concatenate([np.asarray(a)[::step, ::step].reshape(-1, c).astype(np.float64)
+                          for a in arrays])
+    sub = np.where(np.isfinite(sub), sub, np.nan)
+    lo, hi = np.nanpercentile(sub, PERCENTILES, axis=0)
+    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
+            "dtype": str(np.dtype(np.asarray(arrays[0][:1, :1]).dtype))}

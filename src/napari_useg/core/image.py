@@ -31,7 +31,7 @@ import numpy as np
 from skimage.transform import resize
 
 __all__ = ["PreparedImage", "prepare_image", "PERCENTILES", "channels_last", "channel_ranges",
-           "apply_ranges", "to_working_resolution", "layout_shape"]
+           "apply_ranges", "to_working_resolution", "layout_shape", "light_background"]
 
 #: Lower and upper percentiles of the robust per-channel scaling.
 PERCENTILES = (1.0, 99.8)
@@ -506,3 +506,23 @@ def to_working_resolution(data: np.ndarray, max_side: int) -> tuple[np.ndarray, 
     new = (max(4, round(h * scale)), max(4, round(w * scale)))
     out = resize(data, new + data.shape[2:], order=1, anti_aliasing=True, preserve_range=True)
     return np.ascontiguousarray(out, dtype=np.float32), new[0] / h
+
+
+def light_background(arr, lo, hi, max_samples: int = 250_000) -> bool:
+    """Whether an image scaled with ``(lo, hi)`` has a light background (median above 0.5).
+
+    The rule of the ``"per_image_dark"`` normalisation: such images (brightfield,
+    stained tissue) are inverted so that every image of a collection has a dark
+    background, as fluorescence has. The median of the channel mean is taken on a
+    regular subsample (a lazy image is read only there).
+
+    Examples
+    --------
+    >>> light = np.full((8, 8, 1), 200, np.uint8); light[2:4, 2:4] = 20
+    >>> light_background(light, [0], [255]), light_background(255 - light, [0], [255])
+    (True, False)
+    """
+    h, w = arr.shape[:2]
+    step = max(1, int(np.sqrt(h * w / max_samples)))
+    sub = apply_ranges(np.asarray(arr[::step, ::step]), lo, hi)
+    return bool(np.median(sub.mean(axis=-1)) > 0.5)

@@ -8,13 +8,19 @@ folder of images or to the tiles of a huge one gives consistent classes.
 
 Normalisation (decided once, at fit time, stored in the model):
 
-``"dataset"`` (default)
+``"dataset"``
     Per-channel ranges in raw units computed on the pooled training pixels with
     the rules of :func:`napari_useg.core.image.prepare_image` (``uint8``: 0-255;
     floats already in [0, 1]: as they are; anything else, e.g. ``uint16``: 1st
     and 99.8th percentiles). New images are scaled with the *stored* ranges, so
     a dim image stays dim instead of being stretched.
-``"per_image"``
+``"per_image_dark"``
+    ``"per_image"``, then every image whose background is light (median of the
+    scaled channel mean above 0.5: brightfield, stained tissue) is inverted, so
+    every image has a dark background, as fluorescence has (stored as
+    ``{"mode": "per_image", ..., "dark_background": true}``).
+``"per_image"`` (default of :func:`napari_useg.fit` since dataset-level methods were
+    measured on mixed microscopy, docs/benchmarks.md)
     Every image (training and new) is stretched on its own between its 1st and
     99.8th percentiles per channel, whatever its dtype (``uint8`` included); the
     percentiles are stored in the config (``"percentiles": [1.0, 99.8]``). Use it
@@ -44,7 +50,13 @@ from torch import nn
 
 from napari_useg.core.atomic import atomic_folder
 from napari_useg.core.device import resolve_device
-from napari_useg.core.image import apply_ranges, channel_ranges, channels_last
+from napari_useg.core.image import (
+    PERCENTILES,
+    apply_ranges,
+    channel_ranges,
+    channels_last,
+    light_background,
+)
 from napari_useg.core.params import build_params, params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.tiling import predict_tiled, round_up
@@ -178,17 +190,25 @@ class Model:
 
     def margin(self, output: str | None = None) -> int:
         """Default tile margin for ``output``: receptive radius plus any extra context."""
-        output = self._check_output(output)
+        output = self.check_output(output)
         return round_up(self.receptive_radius() + self.extra_margin(output), self.multiple)
 
-    def _check_output(self, output: str | None) -> str:
+    def check_output(self, output: str | None) -> str:
+        """The output to use (``None``: the default one); ``ValueError`` for an unknown one."""
         output = self.default_output if output is None else output
         if output not in self.outputs:
             raise ValueError(f"{self.method} model has no output {output!r}; "
                              f"choose one of {list(self.outputs)}")
         return output
 
-    def _normaliser(self, arr):
+    def normaliser(self, arr):
+        """The function scaling windows of ``arr`` (raw, channels last) to [0, 1].
+
+        Per-image ranges are read from ``arr`` (NumPy or dask) here; a ``UserWarning``
+        is given first when the image's dtype or value range is far from the
+        training images' (see :meth:`check_values`).
+        """
+        self.check_values(arr, stacklevel=4)
         mode = self.normalisation.get("mode")
         if mode == "per_image":
             pct = self.normalisation.get("percentiles")  # absent in older models
@@ -207,12 +227,120 @@ class Model:
         else:  # pragma: no cover - corrupted config
             raise ValueError(f"unknown normalisation mode {mode!r}")
 
+        flip = bool(mode == "per_image" and self.normalisation.get("dark_background")
+                    and light_background(arr, lo, hi))
+
         def normalise(raw: np.ndarray) -> np.ndarray:
             if np.issubdtype(raw.dtype, np.floating) and not np.isfinite(raw).all():
                 raise ValueError("image contains NaN or infinite values")
-            return apply_ranges(raw, lo, hi)
+            out = apply_ranges(raw, lo, hi)
+            return 1.0 - out if flip else out
 
         return normalise
+
+    def check_values(self, arr, *, stacklevel: int = 2) -> list[str]:
+        """Warn when an image's values lie far outside those the model was trained on.
+
+        The image's per-channel 1st and 99.8th percentiles (of a subsample; NumPy
+        images only, a lazy image is not read for this) are compared with the
+        training images' (``training["value_range"]``): values reaching more than
+        one training range beyond either end, or (``"dataset"`` normalisation) a
+        range under 5 % of the training one, give one ``UserWarning`` with the numbers,
+        before anything runs. Models saved without the training range are not checked.
+
+        Returns
+        -------
+        list of str
+            The problems found (also the warning's text), empty when none.
+        """
+        rng = self.training.get("value_range")
+        if not rng or not isinstance(arr, np.ndarray) or arr.size == 0:
+            return []
+        lo = np.asarray(rng["lo"], dtype=np.float64)
+        hi = np.asarray(rng["hi"], dtype=np.float64)
+        if lo.shape != (arr.shape[-1],):
+            return []
+        step = max(1, int(np.sqrt(arr.shape[0] * arr.shape[1] / 250_000)))
+        sub = np.asarray(arr[::step, ::step], dtype=np.float64).reshape(-1, arr.shape[-1])
+        sub = np.where(np.isfinite(sub), sub, np.nan)
+        ilo, ihi = np.nanpercentile(sub, PERCENTILES, axis=0)
+        span = np.maximum(hi - lo, 1e-12)
+        problems = []
+        for c in range(lo.size):
+            if ilo[c] < lo[c] - span[c] or ihi[c] > hi[c] + span[c]:
+                problems.append(f"channel {c}: values {ilo[c]:.4g}..{ihi[c]:.4g}, far outside "
+                                f"the training range {lo[c]:.4g}..{hi[c]:.4g}")
+            elif (self.normalisation.get("mode") == "dataset"
+                  and ihi[c] - ilo[c] < 0.05 * span[c]):
+                problems.append(f"channel {c}: values {ilo[c]:.4g}..{ihi[c]:.4g} cover under 5% "
+                                f"of the training range {lo[c]:.4g}..{hi[c]:.4g}")
+        if problems:
+            warnings.warn(
+                f"this {self.method} model was trained on {rng.get('dtype', '?')} images and is "
+                f"applied to a {np.dtype(arr.dtype)} image whose values differ: "
+                + "; ".join(problems) + " (1st-99.8th percentiles); check the image's units or "
+                "retrain on similar images", UserWarning, stacklevel=stacklevel)
+        return problems
+
+    def describe(self) -> str:
+        """What the model was trained on and how, in a few lines (for users and reports).
+
+        Lists the method and its output(s), the training images (count, sizes, channels,
+        dtype and value range), the normalisation, the training run (preset, steps,
+        seed, final loss, duration) and the package version that trained it. Items a
+        model saved by an older version did not record are shown as ``unknown``.
+        """
+        t = self.training
+        unknown = "unknown"
+        sizes = t.get("sizes")
+        if sizes:
+            hs = [int(s[0]) for s in sizes]
+            ws = [int(s[1]) for s in sizes]
+            size_text = (f"{hs[0]}x{ws[0]}" if len(set(zip(hs, ws, strict=True))) == 1 else
+                         f"{min(hs)}-{max(hs)} x {min(ws)}-{max(ws)} (H x W)")
+        else:
+            size_text = unknown
+        rng = t.get("value_range")
+        rng_text = (", ".join(f"{a:.4g}..{b:.4g}" for a, b in zip(rng["lo"], rng["hi"],
+                                                                   strict=True))
+                    + f" ({rng.get('dtype', '?')}, 1st-99.8th percentiles per channel)"
+                    if rng else unknown)
+        norm = dict(self.normalisation)
+        mode = norm.get("mode", unknown)
+        if mode == "dataset":
+            pairs = zip(norm["lo"], norm["hi"], strict=True)
+            norm_text = ("dataset: one range per channel for every image ("
+                         + ", ".join(f"{a:.4g}..{b:.4g}" for a, b in pairs) + ")")
+        elif mode == "per_image":
+            pct = norm.get("percentiles")
+            norm_text = ("per_image: each image stretched between its own "
+                         + (f"{pct[0]}th and {pct[1]}th percentiles" if pct else
+                            "prepare_image ranges"))
+            if norm.get("dark_background"):
+                norm_text += ", then inverted where its background is light (per_image_dark)"
+        else:
+            norm_text = str(mode)
+        final = t.get("final", t.get("final_loss"))
+        if isinstance(final, dict):
+            final_text = ", ".join(f"{k} {v:.4g}" for k, v in final.items()
+                                   if isinstance(v, (int, float)))
+        else:
+            final_text = unknown if final is None else f"{final:.4g}"
+        kind = "RGB" if self.is_rgb and self.n_channels == 3 else (
+            "RGB + extra channels" if self.is_rgb else "not RGB")
+        lines = [
+            f"{self.method} model, outputs {', '.join(self.outputs)} (default "
+            f"{self.default_output}), {self.n_labels(self.default_output)} labels",
+            f"trained on: {t.get('images', unknown)} images, sizes {size_text}, "
+            f"{self.n_channels} channel(s) ({kind})",
+            f"training values: {rng_text}",
+            f"normalisation: {norm_text}",
+            f"training: preset {t.get('preset', unknown)}, {t.get('steps', unknown)} steps, "
+            f"seed {t.get('seed', unknown)}, {t.get('seconds', unknown)} s",
+            f"final loss: {final_text}",
+            f"napari-useg version: {t.get('version', unknown)}",
+        ]
+        return "\n".join(lines)
 
     def check_image(self, image, channel_axis: int | None = None):
         """Validate ``image`` against the model's channel layout; return the raw ``(H, W, C)`` view.
@@ -269,15 +397,15 @@ class Model:
         ValueError
             For a wrong number of channels, an unknown output or bad tiling values.
         """
-        output = self._check_output(output)
+        output = self.check_output(output)
         arr = self.check_image(image, channel_axis)
-        normalise = self._normaliser(arr)
+        normalise = self.normaliser(arr)
         return self._predict_raw(arr, normalise, output, tile_size, margin, on_tile)
 
     def predict_prepared(self, data: np.ndarray, *, output: str | None = None,
                          tile_size: int = 512, margin: int | None = None) -> np.ndarray:
         """:meth:`predict` for data already normalised (``float32`` ``(H, W, C)`` in [0, 1])."""
-        output = self._check_output(output)
+        output = self.check_output(output)
         if data.ndim != 3 or data.shape[-1] != self.n_channels:
             raise ValueError(f"expected (H, W, {self.n_channels}) data, got {data.shape}")
         return self._predict_raw(data, lambda w: np.asarray(w, dtype=np.float32), output,

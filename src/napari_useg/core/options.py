@@ -36,7 +36,7 @@ __all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed
            "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "SEGMENT_ONLY"]
 
 #: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
-NORMALISATIONS = ("dataset", "per_image")
+NORMALISATIONS = ("dataset", "per_image", "per_image_dark")
 #: What a per-image run returns: the method's classes, or countable objects of one class.
 RESULTS = ("classes", "instances")
 #: Options only ``napari-useg segment`` offers (volumes and objects); other commands skip them.
@@ -275,9 +275,10 @@ class FitOptions(RunOptions):
 
     Attributes
     ----------
-    normalisation : {"dataset", "per_image"}
+    normalisation : {"dataset", "per_image", "per_image_dark"}
         How raw values are scaled to [0, 1]: one set of ranges from the pooled
-        training pixels, or each image between its own 1st and 99.8th percentiles.
+        training pixels, or each image between its own 1st and 99.8th percentiles
+        (``"per_image_dark"``: then inverted where its background is light).
     rgb : bool or None
         Whether the first three channels are RGB (default: from the images).
     checkpoint : pathlib.Path or None
@@ -286,9 +287,11 @@ class FitOptions(RunOptions):
         Steps between checkpoint saves.
     """
 
-    normalisation: str = option("dataset", "how raw values are scaled to [0, 1]: one range "
+    normalisation: str = option("per_image", "how raw values are scaled to [0, 1]: one range "
                                            "for the whole collection ('dataset') or each "
-                                           "image between its own percentiles ('per_image')",
+                                           "image between its own percentiles ('per_image'; "
+                                           "'per_image_dark': then inverted where the "
+                                           "background is light)",
                                 choices=NORMALISATIONS)
     rgb: bool | None = option(None, "whether the first three channels are RGB (default: from "
                                     "the images)", cli=False)

@@ -17,6 +17,8 @@ The results folder holds one record per image (a rerun resumes), ``per_image.csv
 * :mod:`.report`: :func:`summary_markdown`, :func:`write_csv`, :func:`pr_plot_png`;
 * :mod:`.run`: :func:`evaluate` / :func:`run_evaluation` (and the steps
   :func:`prepare_evaluation`, :func:`iter_evaluate`);
+* :mod:`.dataset_protocol`: :func:`evaluate_dataset_method`, the papers' protocol for
+  dataset-level methods (train once, apply to every image, pooled and per-image scores);
 * :mod:`.bsds_folder`: :func:`evaluate_folder`, the official benchmark's ``allBench`` on
   a folder of ``segs`` / ``ucm2`` / soft boundary files, and :func:`write_official_files`.
 
@@ -33,6 +35,11 @@ from napari_useg.evaluation.bsds_folder import (
     evaluate_folder,
     read_result,
     write_official_files,
+)
+from napari_useg.evaluation.dataset_protocol import (
+    DatasetProtocolResult,
+    evaluate_dataset_method,
+    iter_dataset_protocol,
 )
 from napari_useg.evaluation.jobs import (
     IOU_THRESHOLDS,
@@ -56,6 +63,7 @@ from napari_useg.evaluation.summary import summarise
 from napari_useg.evaluation.sweeps import method_settings, parse_sweeps, setting_label
 
 __all__ = [
+    "DatasetProtocolResult",
     "EvaluationConfig",
     "EvaluationPlan",
     "EvaluationResult",
@@ -64,8 +72,10 @@ __all__ = [
     "ImageJob",
     "RECORD_VERSION",
     "evaluate",
+    "evaluate_dataset_method",
     "evaluate_folder",
     "evaluate_image",
+    "iter_dataset_protocol",
     "iter_evaluate",
     "load_arrays",
     "load_record",

@@ -141,7 +141,7 @@ class DfcRefModel(Model):
         return 1
 
     def n_labels(self, output: str | None = None) -> int:
-        self._check_output(output)
+        self.check_output(output)
         return self.params.n_clusters
 
     def receptive_radius(self, limit: int = 512) -> int:

@@ -131,7 +131,7 @@ class IICModel(Model):
         return 2
 
     def n_labels(self, output: str | None = None) -> int:
-        output = self._check_output(output)
+        output = self.check_output(output)
         return self.params.n_clusters if output == "main" else self.params.n_overcluster
 
     def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,13 @@ batch of crops:
 * ``H(Y|X)``: mean entropy of the superpixels' cluster distributions; ``H(Y)``:
   entropy of their batch mean; ``lambda = 4``, ``gamma`` decays linearly from 1 to 0.1;
 * ``R_adv``: KL between the predictions for ``x`` and ``x + r``, ``r`` found by one
-  power iteration (VAT) with ``||r||_2 = eps = 0.25`` per crop (all values);
+  power iteration (VAT) with ``||r||_2 = eps`` per crop (all values); by default
+  (``vat_radius="relative"``) IMSAT's radius, which InMARS follows: ``eps = 0.25 x``
+  the distance from the crop to its 10th nearest crop of the batch (the farthest one
+  in smaller batches); ``vat_radius="absolute"`` takes ``vat_eps`` as the norm itself
+  (0.25 as a norm over a whole crop is a perturbation of about 0.002 per value
+  on a 96 px RGB crop: the adversarial term is then negligible, measured in
+  docs/dataset_methods.md);
 * ``R_geo``: KL between the predictions for ``x`` and for a random affine warp of
   ``x`` (rotation, shear, scale, translation) whose superpixel map is warped
   alike (nearest neighbour), per superpixel still visible;
@@ -71,7 +77,7 @@ from napari_useg.nn.region_embedding import RWE_MODES, RegionEmbedding
 from napari_useg.nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
 from napari_useg.nn.training import run_params as _run_params
 from napari_useg.nn.unet import UNet
-from napari_useg.nn.vat import bn_frozen, vat_perturbation
+from napari_useg.nn.vat import bn_frozen, relative_radius, vat_perturbation
 
 __all__ = ["InMARSParams", "InMARSModel", "InMARSNet", "METHOD"]
 
@@ -111,8 +117,12 @@ class InMARSParams:
     gamma_start: float = param(1.0, "gamma (marginal-entropy weight) at the start", low=0.0,
                                high=100.0)
     gamma_end: float = param(0.1, "gamma at the end (linear decay)", low=0.0, high=100.0)
-    vat_eps: float = param(0.25, "eps: L2 norm of the adversarial perturbation per crop",
-                           low=0.0, high=1000.0)
+    vat_eps: float = param(0.25, "eps of the adversarial perturbation: factor of the distance "
+                                 "to the 10th nearest crop (vat_radius relative, IMSAT) or "
+                                 "its L2 norm per crop (absolute)", low=0.0, high=1000.0)
+    vat_radius: str = param("relative", "how vat_eps sets the perturbation's norm: relative "
+                                        "(IMSAT: eps x distance to the 10th nearest crop of "
+                                        "the batch) or absolute", choices=("relative", "absolute"))
     vat_xi: float = param(1e-6, "finite-difference step of the VAT power iteration", low=1e-12,
                           high=10.0)
     adv_weight: float = param(0.5, "weight of R_adv", low=0.0, high=100.0)
@@ -152,6 +162,7 @@ PRESETS = {
         "superpixels": 48.0,
         "compactness": 10.0,
         "vat_eps": 2.0,
+        "vat_radius": "absolute",
         "backbone_weight": 0.5,
         "output": "region",
     },
@@ -215,7 +226,7 @@ class InMARSModel(Model):
         return self.params.output
 
     def n_labels(self, output: str | None = None) -> int:
-        self._check_output(output)
+        self.check_output(output)
         return self.params.n_clusters
 
     def pixel_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -305,7 +316,9 @@ def fit(images: list[PreparedImage], p: InMARSParams, ctx: RunContext) -> Iterat
                 def fwd(xp: torch.Tensor, sp=sp, n_sp=n_sp, present=present) -> torch.Tensor:
                     return net(xp, sp, n_sp)[0][present]
 
-                r = vat_perturbation(fwd, x, prob.detach(), eps=p.vat_eps, xi=p.vat_xi,
+                eps = (relative_radius(x, p.vat_eps) if p.vat_radius == "relative"
+                       else p.vat_eps)
+                r = vat_perturbation(fwd, x, prob.detach(), eps=eps, xi=p.vat_xi,
                                      generator=gen)
                 r_adv = kl_consistency(prob, fwd(x + r))
                 loss = loss + p.adv_weight * r_adv

@@ -461,7 +461,7 @@ def make_prediction(layer: Any, model: Any, *, output: str | None = None,
             or tile_size < 1:
         raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
     src = layer_source(resolve_layer(viewer, layer), opts.channel_axis)
-    output = model._check_output(output)
+    output = model.check_output(output)
     try:
         model.check_image(src.lazy_slice(next(src.indices())), src.slice_channel_axis)
     except ValueError as exc:
