@@ -44,6 +44,7 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -139,20 +140,22 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
                        labels=labels)
 
     assert resp_last is not None and refined_last is not None
+    up = upsample_response(resp_last.view(h, w, q).permute(2, 0, 1), (full_h, full_w))
     if (h, w) == (full_h, full_w):
         final = refined_last.view(h, w).cpu().numpy()
     else:
-        final = _full_resolution_labels(resp_last.view(h, w, q), image, p)
-    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()), n_labels=n_labels,
-                   labels=final, done=True, message=f"stopped: {why}")
+        final = _full_resolution_labels(up, image, p)
+    labels, hierarchy = method_hierarchy(image, final, up, p)
+    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),
+                   n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
+                   message=f"stopped: {why}", info={"hierarchy": hierarchy})
 
 
-def _full_resolution_labels(resp: torch.Tensor, image: PreparedImage,
+def _full_resolution_labels(up: torch.Tensor, image: PreparedImage,
                             p: KanezakiParams) -> np.ndarray:
-    """Bilinear upsampling of the last response map, argmax, full-resolution superpixel vote."""
+    """Argmax of the full-resolution response ``(q, H, W)``, full-resolution superpixel vote."""
     full_h, full_w = image.shape
-    q = resp.shape[-1]
-    up = upsample_response(resp.permute(2, 0, 1), (full_h, full_w))
+    q = up.shape[0]
     target = up.argmax(dim=0).ravel().cpu()
     sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb)
     sp = torch.from_numpy(sp_np.ravel())

@@ -62,6 +62,7 @@ from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -190,10 +191,13 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
         yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)),
                        n_labels=n_labels, labels=labels)
 
-    final = upsample_response(resp1, (full_h, full_w)).argmax(dim=0)
-    yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)), n_labels=n_labels,
-                   labels=final.cpu().numpy(), done=True, message=f"stopped: {why}",
-                   info={"output": "mean model 1", "agreement": agreement})
+    up = upsample_response(resp1, (full_h, full_w))
+    labels, hierarchy = method_hierarchy(image, up.argmax(dim=0).cpu().numpy(), up, p)
+    yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)),
+                   n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
+                   message=f"stopped: {why}",
+                   info={"output": "mean model 1", "agreement": agreement,
+                         "hierarchy": hierarchy})
 
 
 METHOD = register(
