@@ -71,7 +71,11 @@ class KanezakiParams(BackpropParams):
 
 
 PRESETS = {
-    "paper": {},
+    # the paper (Algorithm 1): T = 500 iterations, no stop on the number of labels
+    "paper": {"max_iter": 500, "min_labels": 1},
+    # the authors' script: up to 1000 iterations, stop once the argmax gives 3 labels,
+    # torch's default initialisation
+    "authors": {"max_iter": 1000, "min_labels": 3, "init": "torch"},
     "fast": {
         "n_features": 32,
         "n_clusters": 32,

@@ -94,10 +94,15 @@ class MmtParams(BackpropParams):
     beta: float = param(1.0, "weight of the total-variation loss", low=0.0, high=1000.0)
     alpha: float = param(0.999, "EMA momentum of the mean models (after the warm-up)",
                          low=0.0, high=0.999999)
+    warmup: bool = param(True, "mean models average all iterates until the momentum reaches "
+                               "alpha (Ge et al.'s warm-up); off: fixed alpha from the "
+                               "initialisation (Wu et al.)")
 
 
 PRESETS = {
-    "paper": {},
+    # Wu et al. 2020: T = 1000, M = 3, q = 100, alpha = 0.999 fixed from theta_mean^0 =
+    # theta^0, no stop on the number of labels (min_labels 1 never triggers before the end)
+    "paper": {"warmup": False, "min_labels": 1},
     "fast": {
         "n_features": 32,
         "n_clusters": 32,
@@ -174,7 +179,7 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
                 loss = loss + p.beta * total_variation_loss(out)
             loss.backward()
             opts[i].step()
-            ema_update(means[i], nets[i], step - 1, p.alpha)
+            ema_update(means[i], nets[i], step - 1, p.alpha, warmup=p.warmup)
             losses.append(float(loss.item()))
         # in the second half, `pseudo` / `mean_out` are mean model 1's labels / response
         labels1, resp1 = pseudo, mean_out
