@@ -94,6 +94,18 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"{i}: {sec:.1f} s, {last.step} steps, {last.message}", flush=True)
 
 
+def _longest_lived(h, kmin: int, kmax: int) -> int:
+    """The number of regions in [kmin, kmax] whose cut lives over the widest threshold range."""
+    n, m = h.n_regions, len(h.heights)
+    best, best_k = -1.0, kmin
+    for k in range(max(kmin, n - m), min(kmax, n) + 1):
+        lo = h.heights[n - k - 1] if n - k - 1 >= 0 else 0.0
+        hi = h.heights[n - k] if n - k < m else 1.0
+        if hi - lo > best:
+            best, best_k = hi - lo, k
+    return best_k
+
+
 def _score_image(cuts: list[np.ndarray], gts: list[np.ndarray]) -> dict:
     hung = [annotator_mean(c, gts) for c in cuts]
     reg = region_counts_segs(gts, cuts)
@@ -103,6 +115,18 @@ def _score_image(cuts: list[np.ndarray], gts: list[np.ndarray]) -> dict:
 
 
 def _summary(per_image: list[dict]) -> tuple[float, float, float, float, int]:
+    """ODS over the thresholds (the last entry, the longest-lived cut, left out)."""
+    per_image = [{k: (v[:-1] if k != "segs" else v[:-1]) for k, v in p.items()}
+                 for p in per_image]
+    return _figures(per_image)
+
+
+def _gap(per_image: list[dict]) -> tuple[float, float, float, float, int]:
+    """Figures of the longest-lived cut alone."""
+    return _figures([{k: v[-1:] for k, v in p.items()} for p in per_image])
+
+
+def _figures(per_image: list[dict]) -> tuple[float, float, float, float, int]:
     hung = np.mean([p["hung"] for p in per_image], axis=0)
     cov = np.sum([p["cnt_r"] for p in per_image], axis=0) / np.sum(
         [p["sum_r"] for p in per_image], axis=0)
@@ -150,6 +174,7 @@ def cmd_score(args: argparse.Namespace) -> None:
             feats = _hierarchy.hierarchy_features(img, resp, weight)
             h = build_hierarchy(fine_regions(*maps), feats)
             cuts = [h.cut(threshold=t) for t in thresholds]
+            cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))
             results[(regions, scale, weight)].append(_score_image(cuts, gts))
         print(f"{i} done", flush=True)
     hung = np.mean([o["hung"][0] for o in own])
@@ -165,6 +190,9 @@ def cmd_score(args: argparse.Namespace) -> None:
         hb, cb, ab, n, k = _summary(per)
         print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} | {hb:.3f} | {cb:.3f} | "
               f"{ab:.3f} | {n:.1f} | {thresholds[k]:.3f} |")
+        hb, cb, ab, n, _ = _gap(per)
+        print(f"| same, longest-lived cut with {args.kmin}-{args.kmax} regions | {hb:.3f} | "
+              f"{cb:.3f} | {ab:.3f} | {n:.1f} | - |")
 
 
 def main() -> None:
@@ -180,6 +208,8 @@ def main() -> None:
     s.add_argument("--scales", default="100")
     s.add_argument("--weights", default="0,1")
     s.add_argument("--nthresh", type=int, default=25)
+    s.add_argument("--kmin", type=int, default=3)
+    s.add_argument("--kmax", type=int, default=30)
     for p in (r, s):
         p.add_argument("--n", type=int, default=25)
         p.add_argument("--cache", required=True)
