@@ -8,7 +8,9 @@ Two stages, so the network runs once per image and configuration:
     response (captured where the method builds its hierarchy) in ``--cache``.
 ``score``
     Builds hierarchies from the cache under a grid of hierarchy options (``regions``,
-    ``region_scale``, ``feature_weight``) and scores each at evenly spaced thresholds:
+    ``region_scale``, ``feature_weight``; regions ``felzenszwalb`` here is the library's
+    ``intersect``, ``colour_only`` / ``fz_only`` the library's ``felzenszwalb``) and scores
+    each at evenly spaced thresholds:
     Hungarian (mean over annotators, then images), covering (BSDS, pooled) and segment
     AP@0.5 (pooled), ODS over the thresholds, plus the method's own labels.
 
@@ -141,14 +143,15 @@ def _figures(per_image: list[dict]) -> tuple[float, float, float, float, int]:
 def cmd_score(args: argparse.Namespace) -> None:
     from skimage.segmentation import felzenszwalb
 
-    from napari_useg.core.hierarchy import build_hierarchy, fine_regions
+    from napari_useg.core.hierarchy import build_hierarchy, colour_edges, fine_regions
 
     cache = Path(args.cache)
     files = sorted(cache.glob("*.npz"))[: args.n]
     thresholds = linspace_thresholds(args.nthresh)
     grid = list(itertools.product(args.regions.split(","),
                                   [float(s) for s in args.scales.split(",")],
-                                  [float(w) for w in args.weights.split(",")]))
+                                  [float(w) for w in args.weights.split(",")],
+                                  [float(e) for e in args.edge_powers.split(",")]))
     grid = [g for g in grid if g[0] != "result" or g[1] == float(args.scales.split(",")[0])]
     results: dict = {g: [] for g in grid}
     own = []
@@ -163,19 +166,20 @@ def cmd_score(args: argparse.Namespace) -> None:
         labels = d["labels"]
         own.append(_score_image([labels], gts))
         resp = torch.from_numpy(d["response"].astype(np.float32))
-        for regions, scale, weight in grid:
-            maps = [labels] if regions != "colour_only" else []
-            if regions in ("felzenszwalb", "colour_only"):
+        edges = colour_edges(img.data, img.is_rgb)
+        for regions, scale, weight, power in grid:
+            maps = [labels] if regions not in ("colour_only", "fz_only") else []
+            if regions in ("felzenszwalb", "intersect", "colour_only", "fz_only"):
                 key = (i, scale)
                 if key not in fz_cache:
                     fz_cache[key] = felzenszwalb(img.data, scale=scale, sigma=0.8, min_size=20,
                                                  channel_axis=-1)
                 maps.append(fz_cache[key])
             feats = _hierarchy.hierarchy_features(img, resp, weight)
-            h = build_hierarchy(fine_regions(*maps), feats)
+            h = build_hierarchy(fine_regions(*maps), feats, edges=edges, edge_power=power)
             cuts = [h.cut(threshold=t) for t in thresholds]
             cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))
-            results[(regions, scale, weight)].append(_score_image(cuts, gts))
+            results[(regions, scale, weight, power)].append(_score_image(cuts, gts))
         print(f"{i} done", flush=True)
     hung = np.mean([o["hung"][0] for o in own])
     cov = np.sum([o["cnt_r"][0] for o in own]) / np.sum([o["sum_r"][0] for o in own])
@@ -188,7 +192,8 @@ def cmd_score(args: argparse.Namespace) -> None:
           f"{np.mean([o['n'][0] for o in own]):.1f} | - |")
     for g, per in results.items():
         hb, cb, ab, n, k = _summary(per)
-        print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} | {hb:.3f} | {cb:.3f} | "
+        print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} edge power={g[3]:g} | "
+              f"{hb:.3f} | {cb:.3f} | "
               f"{ab:.3f} | {n:.1f} | {thresholds[k]:.3f} |")
         hb, cb, ab, n, _ = _gap(per)
         print(f"| same, longest-lived cut with {args.kmin}-{args.kmax} regions | {hb:.3f} | "
@@ -208,6 +213,7 @@ def main() -> None:
     s.add_argument("--scales", default="100")
     s.add_argument("--weights", default="0,1")
     s.add_argument("--nthresh", type=int, default=25)
+    s.add_argument("--edge-powers", default="0")
     s.add_argument("--kmin", type=int, default=3)
     s.add_argument("--kmax", type=int, default=30)
     for p in (r, s):

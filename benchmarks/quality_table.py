@@ -24,6 +24,10 @@ import argparse
 import json
 from pathlib import Path
 
+from napari_useg.evaluation.records import load_arrays, load_record
+from napari_useg.evaluation.summary import summarise
+from napari_useg.evaluation.sweeps import setting_label
+
 #: The rows of docs/benchmarks.md's table: name -> evaluate arguments (after --data/--out).
 COMMANDS = {
     "felzenszwalb (scale sweep)": "--method felzenszwalb --sweep scale=100,500,1000,1500,2000",
@@ -39,9 +43,33 @@ HEADER = ("| method | Hungarian ODS / OIS | covering ODS / OIS | PRI ODS | VOI O
           "| boundary F ODS | segment AP@0.5 | AP@0.7 | s / image | images |")
 
 
-def row(name: str, folder: Path) -> str:
-    """One markdown row from ``folder/summary.json``."""
-    s = json.loads((Path(folder) / "summary.json").read_text())
+def merged_summary(folders: list[Path]) -> dict:
+    """The summary of several results folders of one configuration over disjoint images.
+
+    An evaluation split into parts (each part a folder of symbolic links to some of the
+    images) is summarised as one: the per-image records are pooled and
+    :func:`napari_useg.evaluation.summary.summarise` recomputes ODS / OIS over them.
+    """
+    records, arrays = [], []
+    for folder in folders:
+        per_image = Path(folder) / "per_image"
+        for f in sorted(per_image.glob("*.json")):
+            rec = load_record(per_image, f.stem)
+            if rec is not None:
+                records.append(rec)
+                arrays.append(load_arrays(per_image, f.stem))
+    if not records:
+        raise FileNotFoundError(f"no per-image records in {folders}")
+    labels = [setting_label(p["params"]) for p in records[0]["settings"]]
+    return summarise(records, arrays, labels)
+
+
+def row(name: str, folders: list[Path]) -> str:
+    """One markdown row from the results folder(s) of one evaluation."""
+    if len(folders) == 1 and (folders[0] / "summary.json").is_file():
+        s = json.loads((folders[0] / "summary.json").read_text())
+    else:
+        s = merged_summary(folders)
     m = s["metrics"]
 
     def ods(key: str) -> str:
@@ -59,8 +87,9 @@ def row(name: str, folder: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("rows", nargs="*", metavar="NAME=FOLDER",
-                    help="a row name and the results folder of its evaluate run")
+    ap.add_argument("rows", nargs="*", metavar="NAME=FOLDER[+FOLDER...]",
+                    help="a row name and the results folder of its evaluate run (several, "
+                         "joined by '+': parts of one evaluation over disjoint images)")
     ap.add_argument("--commands", action="store_true",
                     help="print the evaluate commands of the documented table and exit")
     ap.add_argument("--data", default="../shared/bsds500")
@@ -74,8 +103,8 @@ def main() -> None:
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     for item in args.rows:
-        name, folder = item.rsplit("=", 1)
-        print(row(name, Path(folder)))
+        name, folders = item.rsplit("=", 1)
+        print(row(name, [Path(f) for f in folders.split("+")]))
 
 
 if __name__ == "__main__":

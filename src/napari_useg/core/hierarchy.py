@@ -34,12 +34,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from skimage.color import rgb2lab
+from skimage.filters import gaussian, sobel
 from skimage.graph import RAG, merge_hierarchical
 from skimage.measure import label as connected_components
 
 from napari_useg.core.labels import sequential
 
-__all__ = ["Hierarchy", "build_hierarchy", "colour_features", "fine_regions"]
+__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,10 +241,25 @@ def colour_features(data: np.ndarray, is_rgb: bool) -> np.ndarray:
     return np.asarray(data, np.float64)
 
 
+def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarray:
+    """Boundary strength: Sobel gradient magnitude of the smoothed colour features."""
+    feats = colour_features(data, is_rgb)
+    if feats.ndim == 2:
+        feats = feats[..., None]
+    smooth = gaussian(feats, sigma=sigma, channel_axis=-1) if sigma > 0 else feats
+    return np.sqrt(sum(sobel(smooth[..., c]) ** 2 for c in range(smooth.shape[-1])))
+
+
 def _ward_weight(graph: RAG, a: int, b: int) -> float:
+    """Ward's cost of merging ``a`` and ``b``, times the boundary factor when edges are given."""
     na, nb = graph.nodes[a]["count"], graph.nodes[b]["count"]
     d = graph.nodes[a]["mean"] - graph.nodes[b]["mean"]
-    return float(na * nb / (na + nb) * (d @ d))
+    cost = float(na * nb / (na + nb) * (d @ d))
+    power = graph.graph.get("edge_power", 0.0)
+    if power:
+        e = graph[a][b]
+        cost *= (e["edge_sum"] / e["edge_count"] + graph.graph["edge_eps"]) ** power
+    return cost
 
 
 def _merge_features(graph: RAG, src: int, dst: int) -> None:
@@ -256,11 +272,27 @@ def _merge_features(graph: RAG, src: int, dst: int) -> None:
 
 
 def _new_weight(graph: RAG, src: int, dst: int, n: int) -> dict[str, float]:
-    return {"weight": _ward_weight(graph, dst, n)}
+    """Attributes of the edge between the merged region and its neighbour ``n``.
+
+    The boundary statistics add up: the merged region's boundary with ``n`` is the union
+    of ``src``'s and ``dst``'s (called while both edges still exist).
+    """
+    edge_sum = edge_count = 0.0
+    for a in (src, dst):
+        if graph.has_edge(a, n):
+            edge_sum += graph[a][n].get("edge_sum", 0.0)
+            edge_count += graph[a][n].get("edge_count", 0.0)
+    attrs = {"edge_sum": edge_sum, "edge_count": max(edge_count, 1.0)}
+    if graph.has_edge(dst, n):
+        graph[dst][n].update(attrs)
+    else:
+        graph.add_edge(dst, n, **attrs)
+    return {**attrs, "weight": _ward_weight(graph, dst, n)}
 
 
 def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
-                    default_threshold: float = 0.5) -> Hierarchy:
+                    default_threshold: float = 0.5, edges: np.ndarray | None = None,
+                    edge_power: float = 0.0) -> Hierarchy:
     """Merge tree of the regions of ``fine_labels`` by their mean ``features``.
 
     Parameters
@@ -272,6 +304,13 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         them before: e.g. colour and a network's response maps side by side).
     default_threshold : float
         Threshold of the hierarchy's default cut.
+    edges : numpy.ndarray, optional
+        ``(H, W)`` boundary strength (e.g. a colour gradient magnitude): with
+        ``edge_power`` > 0 the Ward cost of two regions is multiplied by
+        ``(mean strength on their common boundary / mean over the image + 0.1) **
+        edge_power``, so regions split by a weak boundary merge first.
+    edge_power : float
+        Exponent of the boundary factor (0: no boundary term).
 
     Returns
     -------
@@ -300,13 +339,28 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     a = np.concatenate([base[:, :-1].ravel(), base[:-1, :].ravel()])
     b = np.concatenate([base[:, 1:].ravel(), base[1:, :].ravel()])
     keep = a != b
-    edges = np.unique(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])],
+    pairs = np.unique(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])],
                                axis=1), axis=0)
     graph = RAG()
     graph.add_nodes_from((i, {"labels": [i], "count": counts[i], "mean": means[i]})
                          for i in range(1, n + 1))
     graph.graph["merges"] = []
-    graph.add_edges_from((int(i), int(j)) for i, j in edges)
+    if edges is not None and edge_power > 0:
+        e = np.asarray(edges, np.float64)
+        strength = np.concatenate([np.maximum(e[:, :-1], e[:, 1:]).ravel(),
+                                   np.maximum(e[:-1, :], e[1:, :]).ravel()])[keep]
+        strength = strength / max(float(e.mean()), 1e-12)
+        lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+        key = lo.astype(np.int64) * (n + 1) + hi
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums = np.bincount(inverse, weights=strength)
+        cnts = np.bincount(inverse).astype(np.float64)
+        graph.graph.update(edge_power=float(edge_power), edge_eps=0.1)
+        graph.add_edges_from((int(k // (n + 1)), int(k % (n + 1)),
+                              {"edge_sum": float(sm), "edge_count": float(c)})
+                             for k, sm, c in zip(uniq, sums, cnts, strict=True))
+    else:
+        graph.add_edges_from((int(i), int(j)) for i, j in pairs)
     for i, j in graph.edges:
         graph[i][j]["weight"] = _ward_weight(graph, i, j)
     merge_hierarchical(base, graph, thresh=np.inf, rag_copy=False, in_place_merge=True,

@@ -73,10 +73,13 @@ class BackpropParams:
                                      "unchanged", low=0.0, high=1.0)
     init: str = shared("init")
     regions: str = param("result", "finest regions of the hierarchy: the result's connected "
-                                   "components, or those split by a Felzenszwalb "
-                                   "over-segmentation", choices=("result", "felzenszwalb"))
-    region_scale: float = param(100.0, "Felzenszwalb scale of the finest regions "
-                                       "(regions='felzenszwalb')", low=1e-3, high=1e6)
+                                   "components, those split by a Felzenszwalb "
+                                   "over-segmentation (intersect), or that over-segmentation "
+                                   "alone (felzenszwalb; the network enters by its features)",
+                         choices=("result", "intersect", "felzenszwalb"))
+    region_scale: float = param(200.0, "Felzenszwalb scale of the finest regions "
+                                       "(regions 'intersect' or 'felzenszwalb')", low=1e-3,
+                                high=1e6)
     feature_weight: float = param(1.0, "weight of the network's response (softmax) against "
                                        "colour (CIELAB / 100) when regions merge", low=0.0,
                                   high=1000.0)

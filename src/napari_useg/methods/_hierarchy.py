@@ -1,7 +1,8 @@
 """The hierarchy every per-image backprop method returns with its final snapshot.
 
-From the method's result (its connected components, optionally split further by a
-Felzenszwalb over-segmentation) and per-region features (image colour in CIELAB and
+From fine regions (the connected components of the method's result, optionally split
+further by a Felzenszwalb over-segmentation, or that over-segmentation alone) and
+per-region features (image colour in CIELAB and
 the network's response maps, softmax-normalised and weighted), a
 :class:`~napari_useg.core.hierarchy.Hierarchy` is built with
 :func:`~napari_useg.core.hierarchy.build_hierarchy`. The final snapshot carries it in
@@ -59,8 +60,8 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
         With ``default_threshold = p.cut`` (when 0 its default cut is its finest
         level, the connected components of the regions it was built from).
     """
-    maps = [labels]
-    if p.regions == "felzenszwalb":
+    maps = [] if p.regions == "felzenszwalb" else [labels]
+    if p.regions in ("intersect", "felzenszwalb"):
         maps.append(felzenszwalb(image.data, scale=p.region_scale, sigma=0.8, min_size=20,
                                  channel_axis=-1))
     fine = fine_regions(*maps)
