@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_useg import iter_segment, segment, segment_hierarchy
 from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features, fine_regions
 from napari_useg.io.bsds import read_ucm2, write_ucm2
 from napari_useg.metrics.accuracy import hungarian_accuracy
 from napari_useg.metrics.bsds import ucm2_regions
+from synthetic import three_regions
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -105,3 +107,33 @@ def test_fine_regions_split_disconnected_labels() -> None:
     assert fine_regions(lab).max() == 3
     over = np.array([[1, 1, 1], [2, 2, 2]])
     assert fine_regions(lab, over).max() == 6
+
+
+SMALL = dict(n_features=8, n_clusters=8, max_iter=6, n_superpixels=100)
+
+
+def test_segment_hierarchy_keeps_segment_labels() -> None:
+    img, _ = three_regions()
+    for method, params in (("kmeans", {"n_clusters": 3, "window": 1}),
+                           ("felzenszwalb", {"scale": 50}),
+                           ("kanezaki", SMALL), ("kanezaki", {**SMALL, "cut": 0.0})):
+        res = segment_hierarchy(img, method, **params)
+        np.testing.assert_array_equal(res.labels, segment(img, method, **params))
+        assert res.hierarchy.shape == img.shape[:2]
+        assert res.hierarchy.cut(n_segments=1).max() == 1
+
+
+def test_backprop_methods_put_the_hierarchy_in_the_final_snapshot() -> None:
+    img, gt = three_regions()
+    for method in ("kanezaki", "dfc", "mmt"):
+        *_, last = iter_segment(img, method, max_iter=4, n_features=8, n_clusters=8)
+        h = last.info["hierarchy"]
+        assert isinstance(h, Hierarchy)
+        if method == "kanezaki":  # the fast preset's result is the hierarchy's cut
+            assert h.default_threshold == 0.625
+            assert _same_partition(last.labels, h.labels)
+        else:  # DFC and MMT keep their own labels
+            assert h.default_threshold == 0.0
+    # the three regions are recovered by cutting kanezaki's hierarchy at 3 regions
+    res = segment_hierarchy(img, "kanezaki")
+    assert hungarian_accuracy(res.hierarchy.cut(n_segments=3), gt) > 0.95

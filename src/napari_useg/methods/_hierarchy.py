@@ -12,6 +12,8 @@ level instead of the method's own result.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from skimage.segmentation import felzenszwalb
@@ -62,8 +64,10 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     """
     maps = [] if p.regions == "felzenszwalb" else [labels]
     if p.regions in ("intersect", "felzenszwalb"):
-        maps.append(felzenszwalb(image.data, scale=p.region_scale, sigma=0.8, min_size=20,
-                                 channel_axis=-1))
+        with warnings.catch_warnings():  # skimage's note on > 3 channels: intended here
+            warnings.filterwarnings("ignore", message=".*third dimension", category=RuntimeWarning)
+            maps.append(felzenszwalb(image.data, scale=p.region_scale, sigma=0.8,
+                                     min_size=20, channel_axis=-1))
     fine = fine_regions(*maps)
     feats = hierarchy_features(image, response, p.feature_weight)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut)
