@@ -130,7 +130,7 @@ def test_backprop_methods_put_the_hierarchy_in_the_final_snapshot() -> None:
         h = last.info["hierarchy"]
         assert isinstance(h, Hierarchy)
         if method == "kanezaki":  # the fast preset's result is the hierarchy's cut
-            assert h.default_threshold == 0.4375
+            assert h.default_threshold == 0.625
             assert _same_partition(last.labels, h.labels)
         else:  # DFC and MMT keep their own labels
             assert h.default_threshold == 0.0
