@@ -18,15 +18,22 @@ rule saw, not those of an extra forward pass.
 Presets
 -------
 ``paper``
-    p = q = 100, M = 2 (the authors' default), K = 10000 superpixels with
-    compactness 100, up to 1000 iterations, full resolution.
+    The paper: p = q = 100, M = 2, K = 10000 superpixels with compactness 100,
+    T = 500 iterations without the stop on the number of labels, full resolution.
+``authors``
+    The authors' script: as ``paper`` but up to 1000 iterations, stopping once the
+    argmax gives 3 labels, torch's default initialisation.
 ``fast`` (default)
     Interactive on a CPU laptop: fewer channels, training at a working
     resolution (longest side ``max_side``), stop also when the refined labels
     change in fewer than ``change_tol`` of the pixels for ``patience``
     iterations; the last response map is brought back to full resolution
-    (bilinear) and refined with full-resolution superpixels. Chosen by
-    measurement on BSDS500 val (docs/kanezaki.md).
+    (bilinear). The result is the cut at 0.625 of the run's hierarchy:
+    Felzenszwalb regions (scale 200) merged by colour and the network's response.
+    Chosen by measurement on BSDS500 val (docs/kanezaki.md).
+
+Every preset returns the hierarchy of its result in the final snapshot's
+``info["hierarchy"]`` (docs/hierarchy.md).
 """
 
 from __future__ import annotations
