@@ -31,12 +31,11 @@ from napari_useg.evaluation.sweeps import setting_label
 #: The rows of docs/benchmarks.md's table: name -> evaluate arguments (after --data/--out).
 COMMANDS = {
     "felzenszwalb (scale sweep)": "--method felzenszwalb --sweep scale=100,500,1000,1500,2000",
-    "felzenszwalb hierarchy (scale 100, colour merging)":
-        "--method felzenszwalb --scale 100 --hierarchy",
-    "kanezaki fast (default labels)": "--method kanezaki",
-    "kanezaki fast hierarchy": "--method kanezaki --hierarchy",
-    "dfc fast": "--method dfc",
-    "mmt fast": "--method mmt",
+    "felzenszwalb hierarchy (scale 200, colour merging)":
+        "--method felzenszwalb --scale 200 --hierarchy 15",
+    "kanezaki fast hierarchy": "--method kanezaki --hierarchy 15",
+    "kanezaki fast hierarchy, scale 400":
+        "--method kanezaki --region-scale 400 --cut 0.4375 --hierarchy 15",
 }
 
 HEADER = ("| method | Hungarian ODS / OIS | covering ODS / OIS | PRI ODS | VOI ODS "
@@ -96,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.commands:
         for name, cmd in COMMANDS.items():
-            slug = name.split(" (")[0].replace(" ", "_")
+            slug = name.split(" (")[0].replace(",", "").replace(" ", "_")
             print(f"# {name}\nnapari-useg evaluate --data {args.data} --split val {cmd} "
                   f"--out results/quality/{slug}")
         return
