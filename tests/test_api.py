@@ -100,7 +100,11 @@ def test_presets_and_explicit_params():
     paper = m.build("paper")
     assert (paper.n_features, paper.n_clusters, paper.n_superpixels, paper.compactness) == \
         (100, 100, 10000, 100.0)
-    assert (paper.max_iter, paper.min_labels, paper.lr, paper.momentum) == (1000, 3, 0.1, 0.9)
+    # the paper: T = 500 without the 3-label stop; the authors' code: stop at 3 within 1000
+    assert (paper.max_iter, paper.min_labels, paper.lr, paper.momentum) == (500, 1, 0.1, 0.9)
+    authors = m.build("authors")
+    assert (authors.max_iter, authors.min_labels, authors.init) == (1000, 3, "torch")
+    assert (authors.n_features, authors.n_clusters, authors.n_conv) == (100, 100, 2)
     assert m.default_preset == "fast"
     fast = m.build(None)
     assert fast.max_side > 0 and fast.n_features < paper.n_features

@@ -162,3 +162,22 @@ def test_parallel_jobs_match_serial(bsds_root, tmp_path):
         ra.pop("seconds")
         rb.pop("seconds")
         assert ra == rb
+
+
+def test_hierarchy_scores_the_cuts_of_one_run(bsds_root, tmp_path, capsys):
+    """--hierarchy N: one run per image, N threshold cuts scored as settings (ucm2 protocol)."""
+    out = tmp_path / "hier"
+    args = ["evaluate", "--data", str(bsds_root), "--method", "felzenszwalb", "--scale", "20",
+            "--hierarchy", "5", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rows = _read_csv(out / "per_image.csv")
+    assert len(rows) == 10
+    assert {r["params"] for r in rows} == {f"threshold={t:.4g}" for t in
+                                           (1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6)}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["covering"]["ods"] > 0.5
+    assert json.loads((out / "config.json").read_text())["hierarchy"] == 5
+    assert main(["evaluate", "--data", str(bsds_root), "--method", "felzenszwalb",
+                 "--hierarchy", "--sweep", "scale=10,20", "--out", str(tmp_path / "x"),
+                 "--quiet"]) != 0
+    assert "--sweep" in capsys.readouterr().err

@@ -107,3 +107,19 @@ def test_cli_sample(tmp_path):
     out = tmp_path / "s.tif"
     assert main(["segment", "--sample", "--method", "slic", "-o", str(out), "--quiet"]) == 0
     assert tifffile.imread(out).shape == (300, 451)
+
+
+def test_cli_segment_writes_ucm(tmp_path):
+    from napari_useg.io.bsds import read_ucm2
+    from napari_useg.metrics.bsds import ucm2_regions
+
+    out = tmp_path / "s.tif"
+    ucm = tmp_path / "s.mat"
+    assert main(["segment", "--sample", "--method", "felzenszwalb", "-o", str(out), "--ucm",
+                 str(ucm), "--quiet"]) == 0
+    u = read_ucm2(ucm)
+    assert u.shape == (601, 903)
+    labels = tifffile.imread(out)
+    # the default cut of Felzenszwalb's hierarchy is its own (connected) regions
+    assert ucm2_regions(u, 0.0).max() >= labels.max()
+    assert ucm2_regions(u, 1.0).max() == 1

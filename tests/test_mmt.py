@@ -53,7 +53,22 @@ def test_paper_preset_is_the_papers_setting():
     paper = m.defaults("paper")
     assert (paper["n_conv"], paper["n_clusters"], paper["max_iter"]) == (3, 100, 1000)
     assert (paper["alpha"], paper["lr"], paper["momentum"]) == (0.999, 0.1, 0.9)
+    # fixed alpha from theta_mean^0 = theta^0 and no 3-label stop
+    assert (paper["warmup"], paper["min_labels"]) == (False, 1)
+    assert m.defaults("fast")["warmup"] is True
     assert m.default_preset == "fast"
+
+
+def test_ema_without_warm_up_uses_alpha_from_the_start():
+    net = FeatureNet(3, 4, 4, 1)
+    mean = make_mean_model(net)
+    before = [p.clone() for p in mean.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema_update(mean, net, 0, 0.9, warmup=False)
+    for b, m_, n in zip(before, mean.parameters(), net.parameters(), strict=True):
+        torch.testing.assert_close(m_, 0.9 * b + 0.1 * n)
 
 
 def test_ema_warm_up():

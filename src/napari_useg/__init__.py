@@ -19,6 +19,7 @@ from napari_useg.api import (
     load_model,
     segment,
     segment_collection,  # DFC reference-image mode
+    segment_hierarchy,
 )
 from napari_useg.core.align import align_labels
 from napari_useg.core.device import available_devices, resolve_device
@@ -49,5 +50,6 @@ __all__ = [
     "run_on_layer",
     "segment",
     "segment_collection",
+    "segment_hierarchy",
     "train_on_layers",
 ]

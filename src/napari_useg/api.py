@@ -1,7 +1,8 @@
 """The Python front doors.
 
 * :func:`segment` and its iterator form :func:`iter_segment`: one image, any per-image
-  method;
+  method; :func:`segment_hierarchy`: the same run with every granularity of its result
+  (a :class:`~napari_useg.core.hierarchy.Hierarchy` to cut at any level);
 * :func:`fit` and :func:`iter_fit`: train a dataset-level method on a collection and
   get a :class:`~napari_useg.core.model.Model` (:func:`load_model` reads a saved one);
 * :func:`segment_collection`: DFC's reference-image mode in one call (fit ``dfc_ref``
@@ -18,11 +19,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from napari_useg.core.fitting import FitContext, normalise_collection, value_range
+from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
 from napari_useg.core.instances import instances
 from napari_useg.core.labels import sequential
@@ -34,7 +37,9 @@ from napari_useg.core.resources import check_fits
 from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
-__all__ = ["segment", "iter_segment", "fit", "iter_fit", "load_model", "segment_collection"]
+__all__ = ["segment", "iter_segment", "segment_hierarchy", "segment_hierarchy_with",
+           "result_hierarchy", "SegmentationResult", "fit", "iter_fit", "load_model",
+           "segment_collection"]
 
 
 def iter_segment(
@@ -270,6 +275,103 @@ def segment(
             print(f"[{method}] {snap}", file=sys.stderr)
     assert snap is not None and snap.labels is not None
     return snap.labels
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """One run of a per-image method with every granularity of its result.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        What :func:`segment` returns for the same call (``int32``, ``1..n``).
+    hierarchy : Hierarchy
+        Merge tree over the result's regions: ``hierarchy.cut(n_segments=k)`` or
+        ``hierarchy.cut(threshold=t)`` (``t`` in ``[0, 1]``) gives any coarser (or, for
+        methods whose ``cut`` parameter is set, finer) segmentation without rerunning;
+        ``hierarchy.ucm2()`` the BSDS ultrametric contour map. Methods that build none
+        (k-means, SLIC...) get one here: their connected regions merged by mean
+        colour (``core.hierarchy.build_hierarchy``), default cut at 0 (those regions).
+    snapshot : Progress
+        The run's final snapshot (``message``, ``step``, ``info``...).
+    """
+
+    labels: np.ndarray
+    hierarchy: Hierarchy
+    snapshot: Progress
+
+
+def segment_hierarchy_with(image, method: str, options: RunOptions, **params: Any
+                           ) -> SegmentationResult:
+    """:func:`segment_hierarchy` with the run options given as one :class:`RunOptions`."""
+    *_, last = iter_segment_with(image, method, options.replace(preview_every=0), **params)
+    assert last.labels is not None
+    hier = result_hierarchy(image, last, options)
+    return SegmentationResult(labels=last.labels, hierarchy=hier, snapshot=last)
+
+
+def result_hierarchy(image, snapshot: Progress, options: RunOptions) -> Hierarchy:
+    """The hierarchy of a final snapshot: the method's own, else its regions merged by colour.
+
+    Parameters
+    ----------
+    image : array_like
+        The image the run segmented.
+    snapshot : Progress
+        The run's final snapshot.
+    options : RunOptions
+        The run's options (their ``channel_axis``).
+    """
+    hier = snapshot.info.get("hierarchy")
+    if isinstance(hier, Hierarchy):
+        return hier
+    if snapshot.labels is None:
+        raise ValueError("the snapshot has no labels")
+    prepared = prepare_image(image, options.channel_axis)
+    return build_hierarchy(snapshot.labels, colour_features(prepared.data, prepared.is_rgb),
+                           default_threshold=0.0)
+
+
+def segment_hierarchy(
+    image,
+    method: str = "kanezaki",
+    *,
+    preset: str | None = None,
+    channel_axis: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    **params: Any,
+) -> SegmentationResult:
+    """Segment one image and keep the whole hierarchy of its result.
+
+    The same run as :func:`segment` (same arguments, same ``labels``), plus a
+    :class:`~napari_useg.core.hierarchy.Hierarchy` from which every granularity is
+    cut without rerunning the method: this is what a granularity slider needs.
+
+    Parameters
+    ----------
+    image, method, preset, channel_axis, seed, device, **params
+        As for :func:`segment`.
+
+    Returns
+    -------
+    SegmentationResult
+        ``labels`` (as :func:`segment`), ``hierarchy`` and the final ``snapshot``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((32, 32, 3), np.uint8); img[:, 16:] = (200, 30, 30)
+    >>> img[16:, :16] = (30, 30, 200)
+    >>> res = segment_hierarchy(img, "kmeans", n_clusters=3, window=1)
+    >>> int(res.labels.max()), int(res.hierarchy.cut(n_segments=2).max())
+    (3, 2)
+    >>> res.hierarchy.ucm2().shape
+    (65, 65)
+    """
+    opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
+                      preview_every=0)
+    return segment_hierarchy_with(image, method, opts, **params)
 
 
 def iter_fit(

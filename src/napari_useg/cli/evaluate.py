@@ -92,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         help="ground-truth values not scored, e.g. 255")
     parser.add_argument("--masks-dir", default=None,
                         help="images/+masks/ layout: name of the masks folder")
+    parser.add_argument("--hierarchy", nargs="?", type=int, const=25, default=0, metavar="N",
+                        help="run the method once per image and score its hierarchy cut at "
+                             "N evenly spaced thresholds (default 25), ODS/OIS over them as "
+                             "for a BSDS ucm2")
     parser.add_argument("--no-boundary", action="store_true",
                         help="skip the boundary benchmark (the slowest part)")
     parser.add_argument("--overwrite", action="store_true",
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         params=collect_params(args), sweeps=args.sweep, split=args.split, limit=args.limit,
         out=args.out, ignore=_ignore_arg(args.ignore), masks_dir=args.masks_dir,
         boundary=not args.no_boundary, jobs=args.jobs, scheduler=args.scheduler,
-        overwrite=args.overwrite, quiet=args.quiet,
+        overwrite=args.overwrite, quiet=args.quiet, hierarchy=args.hierarchy,
         command="napari-useg " + shlex.join(getattr(args, "_argv", None)
                                             or ["evaluate", "..."]))
     if args.model is not None or is_dataset_method(args.method):

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from napari_useg.api import iter_segment_with
+from napari_useg.api import iter_segment_with, result_hierarchy
 from napari_useg.cli._params import (
     add_method_options,
     add_run_options,
@@ -19,7 +19,7 @@ from napari_useg.core.atomic import check_output
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
-from napari_useg.io import read_image, write_labels, write_overlay
+from napari_useg.io import read_image, write_labels, write_overlay, write_ucm2
 from napari_useg.io.images import read_spacing
 from napari_useg.io.samples import sample_image
 
@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("-o", "--output", default=None,
                         help="labels TIFF to write (default: <image stem>_<method>_labels.tif)")
     parser.add_argument("--overlay", default=None, help="also write an overlay PNG here")
+    parser.add_argument("--ucm", default=None, metavar="OUT.mat",
+                        help="also write the result's hierarchy as a BSDS ucm2 .mat (every "
+                             "granularity of one run; see docs/hierarchy.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_run_options(parser)
@@ -59,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         overlay = check_output(args.overlay, overwrite=args.overwrite, inputs=inputs)
         if overlay.resolve() == out.resolve():
             raise ValueError(f"the labels and the overlay would both be written to {out}")
+    if args.ucm:
+        ucm = check_output(args.ucm, overwrite=args.overwrite, inputs=inputs)
+        if ucm.suffix.lower() != ".mat":
+            raise ValueError(f"--ucm {ucm}: the file name must end in .mat")
     params = collect_params(args)
     opts = run_options(args, preview_every=0)
     if opts.spacing is None and not args.sample and opts.spatial_dims == 3:
@@ -70,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     snap = follow(iter_segment_with(image, method.name, opts, **params), method.name,
                   quiet=args.quiet)
     assert snap.labels is not None
+    hierarchy = result_hierarchy(image, snap, opts) if args.ucm else None
     runtime = time.perf_counter() - t0
     meta = {
         "method": method.name, "preset": opts.preset or method.default_preset,
@@ -82,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     write_labels(out, snap.labels, overwrite=args.overwrite, metadata=meta)
     print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} steps, {runtime:.1f} s; "
           f"{snap.message})")
+    if hierarchy is not None:
+        write_ucm2(args.ucm, hierarchy.ucm2(), overwrite=args.overwrite)
+        print(f"wrote {args.ucm} (hierarchy of {hierarchy.n_regions} regions)")
     if args.overlay and opts.spatial_dims == 3:
         print("no overlay for a volume (an overlay PNG is 2-D)")
     elif args.overlay:

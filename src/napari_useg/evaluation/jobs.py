@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.api import iter_segment_with
+from napari_useg.api import iter_segment_with, segment_hierarchy_with
 from napari_useg.core.options import RunOptions
 from napari_useg.evaluation.coverage import UnscorableImage, check_scorable
 from napari_useg.evaluation.records import RECORD_VERSION
@@ -27,6 +27,7 @@ from napari_useg.io.images import read_image
 from napari_useg.metrics.bsds import (
     boundary_counts_maps,
     gt_boundaries_from_segs,
+    linspace_thresholds,
     region_counts_segs,
     seg2bdry,
 )
@@ -67,6 +68,10 @@ class ImageJob:
         Ground-truth values not scored.
     boundary : bool
         Run the boundary benchmark.
+    hierarchy : int
+        0: one run per setting. N > 0: one run (the single setting), its hierarchy cut at
+        the benchmark's N thresholds (``linspace_thresholds(N)``, as for a ``ucm2``); each
+        cut is scored as a setting.
     """
 
     id: str
@@ -79,6 +84,7 @@ class ImageJob:
     options: RunOptions = field(default_factory=lambda: RunOptions(preview_every=0))
     ignore: tuple[int, ...] | None = None
     boundary: bool = True
+    hierarchy: int = 0
 
 
 def read_prediction(path: str | os.PathLike) -> list[np.ndarray]:
@@ -192,6 +198,19 @@ def _every_label_a_region(labels: np.ndarray, kind: str) -> np.ndarray:
     return dense_ids(labels)[1].reshape(labels.shape) + 1
 
 
+def _hierarchy_cuts(job: ImageJob) -> tuple[list[np.ndarray], list[float], list[dict]]:
+    """One run of the method, its hierarchy cut at the benchmark's thresholds."""
+    assert job.method is not None
+    image = read_image(job.image)
+    t0 = time.perf_counter()
+    res = segment_hierarchy_with(image, job.method, job.options, **job.settings[0])
+    spent = time.perf_counter() - t0  # the run and its hierarchy: the cost of every cut
+    cuts = [res.hierarchy.cut(threshold=t) for t in linspace_thresholds(job.hierarchy)]
+    params = [{**job.settings[0], "threshold": round(float(t), 4)}
+              for t in linspace_thresholds(job.hierarchy)]
+    return cuts, [spent] * len(cuts), params
+
+
 def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     t_start = time.perf_counter()
     gts, gt_bdry = _annotations(job)
@@ -207,6 +226,10 @@ def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray
         labels_list = read_prediction(job.prediction)
         seconds = [(time.perf_counter() - t0) / len(labels_list)] * len(labels_list)
         params_list = [{"segs": k + 1} for k in range(len(labels_list))]
+    elif job.hierarchy:
+        if job.method is None or len(job.settings) != 1:
+            raise ValueError("a hierarchy job needs a method and exactly one setting")
+        labels_list, seconds, params_list = _hierarchy_cuts(job)
     else:
         if job.method is None:
             raise ValueError("an image job needs a method or a prediction file")

@@ -47,6 +47,7 @@ from napari_useg.evaluation.report import headline, write_reports
 from napari_useg.evaluation.summary import summarise
 from napari_useg.evaluation.sweeps import method_settings, setting_label
 from napari_useg.io.datasets import load_dataset
+from napari_useg.metrics.bsds import linspace_thresholds
 
 __all__ = ["EvaluationConfig", "EvaluationPlan", "EvaluationResult", "prepare_evaluation",
            "iter_evaluate", "run_evaluation", "evaluate"]
@@ -93,6 +94,10 @@ class EvaluationConfig:
         No messages from the Dask engine (e.g. the dashboard address of a local cluster).
     command : str or None
         How the run was started, shown in ``summary.md``.
+    hierarchy : int
+        0: one run per setting. N > 0: one run per image (no sweep), its hierarchy cut
+        at the benchmark's N thresholds, each cut scored as a setting: ODS / OIS over
+        the thresholds, as gPb-owt-ucm is scored.
     """
 
     data: str | os.PathLike
@@ -111,6 +116,7 @@ class EvaluationConfig:
     overwrite: bool = False
     quiet: bool = False
     command: str | None = None
+    hierarchy: int = 0
 
     def __post_init__(self) -> None:
         if (self.method is None) == (self.predictions is None):
@@ -120,6 +126,11 @@ class EvaluationConfig:
         if self.scheduler is not None and self.jobs != 1:
             raise ValueError("--jobs sizes a local cluster; with --scheduler the cluster's own "
                              "workers are used")
+        if self.hierarchy < 0:
+            raise ValueError(f"--hierarchy must be >= 1 thresholds, got {self.hierarchy}")
+        if self.hierarchy and (self.method is None or self.sweeps):
+            raise ValueError("--hierarchy scores the cuts of one run of a --method: give no "
+                             "--predictions and no --sweep")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
         object.__setattr__(self, "sweeps", tuple(self.sweeps))
@@ -249,6 +260,8 @@ def prepare_evaluation(config: EvaluationConfig, options: RunOptions | None = No
     if config.method is not None:
         method = get_method(config.method)
         settings, labels = method_settings(method, config.params, config.sweeps, options.preset)
+        if config.hierarchy:
+            labels = [f"threshold={t:.4g}" for t in linspace_thresholds(config.hierarchy)]
     else:
         if config.sweeps or config.params:
             raise ValueError("--sweep and method parameters need --method, not --predictions")
@@ -269,6 +282,8 @@ def prepare_evaluation(config: EvaluationConfig, options: RunOptions | None = No
         "ignore": list(ds.ignore) if ds.ignore else None, "masks_dir": config.masks_dir,
         "boundary": config.boundary, "record_version": RECORD_VERSION,
     })
+    if config.hierarchy:  # absent otherwise, as in earlier results folders
+        record["hierarchy"] = config.hierarchy
     out = Path(config.out)
     per_image = prepare_results_folder(out, record, overwrite=config.overwrite)
     jobs, resumed, recomputed = [], 0, 0
@@ -285,7 +300,8 @@ def prepare_evaluation(config: EvaluationConfig, options: RunOptions | None = No
             id=s.id, image=str(s.image), annotation=str(s.annotation), kind=ds.kind,
             settings=settings, method=method.name if method else None,
             prediction=str(pred) if pred else None,
-            options=options, ignore=ds.ignore, boundary=config.boundary))
+            options=options, ignore=ds.ignore, boundary=config.boundary,
+            hierarchy=config.hierarchy))
     return EvaluationPlan(config=config, record=record, out=out, per_image=per_image,
                           ids=[s.id for s in samples], jobs=jobs, labels=labels,
                           resumed=resumed, desc=method.name if method else "predictions",
@@ -415,7 +431,7 @@ def evaluate(data: str | os.PathLike, method: str | None = None, *,
              limit: int | None = None, ignore: Sequence[int] | None = None,
              masks_dir: str | None = None, boundary: bool = True, jobs: int = 1,
              scheduler: str | None = None, overwrite: bool = False, quiet: bool = False,
-             seed: int = 0,
+             hierarchy: int = 0, seed: int = 0,
              device: str = "auto", preset: str | None = None,
              channel_axis: int | None = None, **params: Any) -> EvaluationResult:
     """Score a method (or saved predictions) on an annotated image folder.
@@ -435,7 +451,7 @@ def evaluate(data: str | os.PathLike, method: str | None = None, *,
         ``"NAME=V1,V2,..."`` parameter sweeps (their grid is evaluated).
     out : path-like
         Results folder.
-    split, limit, ignore, masks_dir, boundary, jobs, scheduler, overwrite, quiet
+    split, limit, ignore, masks_dir, boundary, jobs, scheduler, overwrite, quiet, hierarchy
         See :class:`EvaluationConfig`.
     seed, device, preset, channel_axis
         Run options (:class:`~napari_useg.core.options.RunOptions`); scores are

@@ -12,6 +12,7 @@ from napari_useg.io.bsds import (
     read_ucm2,
     write_bsds_gt,
     write_segs,
+    write_ucm2,
 )
 from napari_useg.io.datasets import Dataset, Sample, load_dataset
 from napari_useg.io.images import read_image, write_labels, write_overlay
@@ -27,6 +28,7 @@ __all__ = [
     "read_image",
     "read_segs",
     "read_ucm2",
+    "write_ucm2",
     "write_bsds_gt",
     "write_labels",
     "write_overlay",

@@ -11,7 +11,7 @@ array, one struct per annotator with
 label maps in the same structure (MATLAB v5 format, readable by ``scipy.io.loadmat``
 and by MATLAB, so the official benchmark can use it). :func:`read_segs` /
 :func:`write_segs` handle the benchmark's ``segs`` input format (a 1xN cell of label
-maps, one per threshold) and :func:`read_ucm2` its ``ucm2`` format.
+maps, one per threshold) and :func:`read_ucm2` / :func:`write_ucm2` its ``ucm2`` format.
 
 Every reader raises :class:`BSDSFormatError` (a ``ValueError``) naming the file and
 what is wrong; MATLAB v7.3 files (HDF5) are recognised and refused with a hint.
@@ -39,6 +39,7 @@ __all__ = [
     "read_ucm2",
     "write_bsds_gt",
     "write_segs",
+    "write_ucm2",
 ]
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -381,3 +382,28 @@ def read_ucm2(path: str | os.PathLike) -> np.ndarray:
         raise BSDSFormatError(f"{p}: ucm2 must be a numeric matrix of odd shape "
                               f"(2H+1, 2W+1), got {u.shape} {u.dtype}")
     return u.astype(np.float64)
+
+
+def write_ucm2(path: str | os.PathLike, ucm2: np.ndarray, *, overwrite: bool = False) -> Path:
+    """Write the benchmark's ``ucm2`` format: one ``(2H+1, 2W+1)`` ``double`` matrix.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.mat`` (the benchmark reads ``<id>.mat`` from its input folder).
+    ucm2 : numpy.ndarray
+        Ultrametric contour map of odd shape, finite values (e.g.
+        :meth:`napari_useg.core.hierarchy.Hierarchy.ucm2`).
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    u = np.asarray(ucm2, dtype=np.float64)
+    if u.ndim != 2 or u.shape[0] % 2 == 0 or u.shape[1] % 2 == 0 or min(u.shape) < 3:
+        raise ValueError(f"ucm2 must be a 2-D map of odd shape (2H+1, 2W+1), got {u.shape}")
+    if not np.isfinite(u).all():
+        raise ValueError("ucm2 holds NaN or infinite values")
+    return _savemat(path, {"ucm2": u}, overwrite)

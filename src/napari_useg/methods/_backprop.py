@@ -51,7 +51,11 @@ def shared(name: str, default: Any = None, help: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class BackpropParams:
-    """Network, optimiser and stopping parameters common to the per-image backprop methods."""
+    """Network, optimiser, stopping and hierarchy parameters of the per-image backprop methods.
+
+    The last four say how the hierarchy of the final snapshot is built
+    (``methods/_hierarchy.py``) and whether its cut replaces the method's own labels.
+    """
 
     n_features: int = shared("n_features")
     n_clusters: int = shared("n_clusters")
@@ -68,6 +72,19 @@ class BackpropParams:
     change_tol: float = param(0.001, "fraction of pixels below which the labels count as "
                                      "unchanged", low=0.0, high=1.0)
     init: str = shared("init")
+    regions: str = param("result", "finest regions of the hierarchy: the result's connected "
+                                   "components, those split by a Felzenszwalb "
+                                   "over-segmentation (intersect), or that over-segmentation "
+                                   "alone (felzenszwalb; the network enters by its features)",
+                         choices=("result", "intersect", "felzenszwalb"))
+    region_scale: float = param(200.0, "Felzenszwalb scale of the finest regions "
+                                       "(regions 'intersect' or 'felzenszwalb')", low=1e-3,
+                                high=1e6)
+    feature_weight: float = param(1.0, "weight of the network's response (softmax) against "
+                                       "colour (CIELAB / 100) when regions merge", low=0.0,
+                                  high=1000.0)
+    cut: float = param(0.0, "result = the hierarchy cut at this level in (0, 1] "
+                            "(0: the method's own labels)", low=0.0, high=1.0)
 
     def check(self) -> None:
         """Cross-parameter checks."""

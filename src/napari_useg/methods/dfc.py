@@ -58,6 +58,7 @@ from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import InputInfo, Method, RunContext, register
 from napari_useg.methods._backprop import BackpropParams, backprop_memory, shared
+from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -307,14 +308,18 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
         yield Progress(step=step, total=p.max_iter, loss=float(loss.item()), n_labels=n_labels,
                        labels=labels)
 
-    if (h, w) == (full_h, full_w):
-        final = target.view(h, w)
-    else:
-        final = upsample_response(out[0].detach(), (full_h, full_w)).argmax(dim=0)
-    info = {} if scribbles is None else {"scribble_ids": scribbles.ids.tolist()}
-    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()), n_labels=n_labels,
-                   labels=ids[final].cpu().numpy(), done=True, message=f"stopped: {why}",
-                   info=info)
+    up = upsample_response(out[0].detach(), (full_h, full_w))
+    final = target.view(h, w) if (h, w) == (full_h, full_w) else up.argmax(dim=0)
+    own = ids[final].cpu().numpy()
+    # with scribbles the labels carry the user's ids: the hierarchy does not replace them
+    labels, hierarchy = method_hierarchy(image, own, up, p)
+    cut = p.cut > 0 and scribbles is None
+    info: dict[str, Any] = {"hierarchy": hierarchy}
+    if scribbles is not None:
+        info["scribble_ids"] = scribbles.ids.tolist()
+    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),
+                   n_labels=None if cut else n_labels, labels=labels if cut else own,
+                   done=True, message=f"stopped: {why}", info=info)
 
 
 METHOD = register(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from skimage.segmentation import felzenszwalb
 
+from napari_useg.core.hierarchy import build_hierarchy, colour_features
 from napari_useg.core.image import PreparedImage
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
@@ -27,10 +28,18 @@ class FelzenszwalbParams:
 
 
 def run(image: PreparedImage, p: FelzenszwalbParams, ctx: RunContext) -> Iterator[Progress]:
-    """One call to scikit-image; values in [0, 1] so ``scale`` is on the 0-255 scale."""
+    """One call to scikit-image; values in [0, 1] so ``scale`` is on the 0-255 scale.
+
+    The final snapshot's ``info["hierarchy"]`` merges the result's regions by mean
+    colour (CIELAB; :func:`~napari_useg.core.hierarchy.build_hierarchy`), its default cut
+    at 0: the result's connected regions.
+    """
     labels = felzenszwalb(image.data, scale=p.scale, sigma=p.sigma, min_size=p.min_size,
                           channel_axis=-1)
-    yield Progress(step=1, total=1, labels=labels, done=True, message="graph segmentation")
+    hierarchy = build_hierarchy(labels, colour_features(image.data, image.is_rgb),
+                                default_threshold=0.0)
+    yield Progress(step=1, total=1, labels=labels, done=True, message="graph segmentation",
+                   info={"hierarchy": hierarchy})
 
 
 METHOD = register(

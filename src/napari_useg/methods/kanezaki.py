@@ -18,15 +18,20 @@ rule saw, not those of an extra forward pass.
 Presets
 -------
 ``paper``
-    p = q = 100, M = 2 (the authors' default), K = 10000 superpixels with
-    compactness 100, up to 1000 iterations, full resolution.
+    The paper: p = q = 100, M = 2, K = 10000 superpixels with compactness 100,
+    T = 500 iterations without the stop on the number of labels, full resolution.
+``authors``
+    The authors' script: as ``paper`` but up to 1000 iterations, stopping once the
+    argmax gives 3 labels, torch's default initialisation.
 ``fast`` (default)
     Interactive on a CPU laptop: fewer channels, training at a working
     resolution (longest side ``max_side``), stop also when the refined labels
     change in fewer than ``change_tol`` of the pixels for ``patience``
     iterations; the last response map is brought back to full resolution
-    (bilinear) and refined with full-resolution superpixels. Chosen by
-    measurement on BSDS500 val (docs/kanezaki.md).
+    (bilinear). The result is the cut at 0.625 of the run's hierarchy:
+    Felzenszwalb regions (scale 200) merged by colour and the network's response.
+    Chosen by measurement on BSDS500 val (docs/kanezaki.md).
+
 ``volume`` (default for volumes)
     3x3x3 convolutions, two response channels (foreground, background); each
     iteration trains on one random patch of about ``patch_size`` voxels across
@@ -35,6 +40,9 @@ Presets
     with a halo of ``n_conv`` voxels (batch norms in evaluation mode) and refined
     by the same supervoxels. Memory follows the patch, not the volume. Chosen on
     the nuclei volumes (docs/volumes.md).
+
+Every 2-D preset returns the hierarchy of its result in the final snapshot's
+``info["hierarchy"]`` (docs/hierarchy.md).
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -87,7 +96,11 @@ class KanezakiParams(BackpropParams):
 
 
 PRESETS = {
-    "paper": {},
+    # the paper (Algorithm 1): T = 500 iterations, no stop on the number of labels
+    "paper": {"max_iter": 500, "min_labels": 1},
+    # the authors' script: up to 1000 iterations, stop once the argmax gives 3 labels,
+    # torch's default initialisation
+    "authors": {"max_iter": 1000, "min_labels": 3, "init": "torch"},
     "fast": {
         "n_features": 32,
         "n_clusters": 32,
@@ -95,6 +108,14 @@ PRESETS = {
         "max_side": 240,
         "patience": 10,
         "change_tol": 0.002,
+        # result: the hierarchy over Felzenszwalb regions (scale 200) merged by colour and
+        # the network's response, cut at 0.625 (chosen on BSDS500 val, docs/kanezaki.md;
+        # scale 400 scores higher there but its regions already join the sample cat and
+        # its background)
+        "regions": "felzenszwalb",
+        "region_scale": 200.0,
+        "feature_weight": 1.0,
+        "cut": 0.625,
     },
     "volume": {
         "n_features": 16,
@@ -232,20 +253,22 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
                        labels=labels)
 
     assert resp_last is not None and refined_last is not None
+    up = upsample_response(resp_last.view(h, w, q).permute(2, 0, 1), (full_h, full_w))
     if (h, w) == (full_h, full_w):
         final = refined_last.view(h, w).cpu().numpy()
     else:
-        final = _full_resolution_labels(resp_last.view(h, w, q), image, p)
-    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()), n_labels=n_labels,
-                   labels=final, done=True, message=f"stopped: {why}")
+        final = _full_resolution_labels(up, image, p)
+    labels, hierarchy = method_hierarchy(image, final, up, p)
+    yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),
+                   n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
+                   message=f"stopped: {why}", info={"hierarchy": hierarchy})
 
 
-def _full_resolution_labels(resp: torch.Tensor, image: PreparedImage,
+def _full_resolution_labels(up: torch.Tensor, image: PreparedImage,
                             p: KanezakiParams) -> np.ndarray:
-    """Bilinear upsampling of the last response map, argmax, full-resolution superpixel vote."""
+    """Argmax of the full-resolution response ``(q, H, W)``, full-resolution superpixel vote."""
     full_h, full_w = image.shape
-    q = resp.shape[-1]
-    up = upsample_response(resp.permute(2, 0, 1), (full_h, full_w))
+    q = up.shape[0]
     target = up.argmax(dim=0).ravel().cpu()
     sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb)
     sp = torch.from_numpy(sp_np.ravel())

@@ -62,6 +62,7 @@ from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -93,10 +94,15 @@ class MmtParams(BackpropParams):
     beta: float = param(1.0, "weight of the total-variation loss", low=0.0, high=1000.0)
     alpha: float = param(0.999, "EMA momentum of the mean models (after the warm-up)",
                          low=0.0, high=0.999999)
+    warmup: bool = param(True, "mean models average all iterates until the momentum reaches "
+                               "alpha (Ge et al.'s warm-up); off: fixed alpha from the "
+                               "initialisation (Wu et al.)")
 
 
 PRESETS = {
-    "paper": {},
+    # Wu et al. 2020: T = 1000, M = 3, q = 100, alpha = 0.999 fixed from theta_mean^0 =
+    # theta^0, no stop on the number of labels (min_labels 1 never triggers before the end)
+    "paper": {"warmup": False, "min_labels": 1},
     "fast": {
         "n_features": 32,
         "n_clusters": 32,
@@ -173,7 +179,7 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
                 loss = loss + p.beta * total_variation_loss(out)
             loss.backward()
             opts[i].step()
-            ema_update(means[i], nets[i], step - 1, p.alpha)
+            ema_update(means[i], nets[i], step - 1, p.alpha, warmup=p.warmup)
             losses.append(float(loss.item()))
         # in the second half, `pseudo` / `mean_out` are mean model 1's labels / response
         labels1, resp1 = pseudo, mean_out
@@ -190,10 +196,13 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
         yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)),
                        n_labels=n_labels, labels=labels)
 
-    final = upsample_response(resp1, (full_h, full_w)).argmax(dim=0)
-    yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)), n_labels=n_labels,
-                   labels=final.cpu().numpy(), done=True, message=f"stopped: {why}",
-                   info={"output": "mean model 1", "agreement": agreement})
+    up = upsample_response(resp1, (full_h, full_w))
+    labels, hierarchy = method_hierarchy(image, up.argmax(dim=0).cpu().numpy(), up, p)
+    yield Progress(step=step, total=p.max_iter, loss=float(np.mean(losses)),
+                   n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
+                   message=f"stopped: {why}",
+                   info={"output": "mean model 1", "agreement": agreement,
+                         "hierarchy": hierarchy})
 
 
 METHOD = register(

@@ -62,9 +62,14 @@ def ema_alpha(t: int, alpha: float) -> float:
 
 
 @torch.no_grad()
-def ema_update(mean: nn.Module, net: nn.Module, t: int, alpha: float) -> None:
-    """``theta_mean <- a_t theta_mean + (1 - a_t) theta`` over the parameters (in place)."""
-    a = ema_alpha(t, alpha)
+def ema_update(mean: nn.Module, net: nn.Module, t: int, alpha: float, *,
+               warmup: bool = True) -> None:
+    """``theta_mean <- a_t theta_mean + (1 - a_t) theta`` over the parameters (in place).
+
+    ``warmup=False``: ``a_t = alpha`` from the first update (Wu et al.'s fixed momentum,
+    the mean model starting from the network's initialisation).
+    """
+    a = ema_alpha(t, alpha) if warmup else float(alpha)
     mp = list(mean.parameters())
     np_ = [p.detach() for p in net.parameters()]
     if len(mp) != len(np_):

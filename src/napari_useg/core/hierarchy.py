@@ -1,0 +1,374 @@
+"""Segmentation hierarchies: a merge tree over fine regions, its cuts and its ``ucm2``.
+
+A :class:`Hierarchy` holds a fine label map (``base``, connected regions ``1..n``) and
+the sequence of merges that joins them, each merge with a height in ``[0, 1]``
+(non-decreasing). Cutting it at a threshold applies every merge at or below that
+height; cutting it at ``n_segments`` applies the first ``n - n_segments`` merges. Every
+coarser cut is a union of the regions of every finer one (the cuts are nested), and the
+hierarchy is exported as the BSDS ultrametric contour map (``ucm2``,
+``(2H+1, 2W+1)``), whose regions at threshold ``t`` (8-connected cells ``<= t`` at
+``[1::2, 1::2]``) are exactly ``cut(threshold=t)``.
+
+:func:`build_hierarchy` makes one from a fine label map and per-pixel features (image
+colour, a network's response maps...): the regions are the nodes of a
+``skimage.graph.RAG``, merged greedily by ``skimage.graph.merge_hierarchical`` with
+Ward's criterion on the mean feature vectors (the pair whose merge adds the least
+within-region variance first, so small regions go early), and the merge heights are
+monotone transforms of those costs, divided by the last one.
+
+Examples
+--------
+>>> import numpy as np
+>>> img = np.zeros((8, 8, 3)); img[:, 4:] = 1.0; img[4:, :4, 0] = 0.3
+>>> fine = np.arange(64).reshape(8, 8) // 2 + 1          # 32 little regions
+>>> h = build_hierarchy(fine, img)
+>>> int(h.cut(n_segments=3).max())
+3
+>>> h.ucm2().shape
+(17, 17)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.color import rgb2lab
+from skimage.filters import gaussian, sobel
+from skimage.graph import RAG, merge_hierarchical
+from skimage.measure import label as connected_components
+
+from napari_useg.core.labels import sequential
+
+__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions"]
+
+
+@dataclass(frozen=True, eq=False)
+class Hierarchy:
+    """A merge tree over the regions of a fine label map.
+
+    Attributes
+    ----------
+    base : numpy.ndarray
+        ``int32`` label map ``1..n`` of the finest level; every region is connected.
+    merges : numpy.ndarray
+        ``(m, 2)`` integer array: merge ``i`` joins the cluster named ``merges[i, 0]``
+        into the cluster named ``merges[i, 1]`` (clusters are named after one of their
+        base regions). ``m <= n - 1`` (less when the regions are not all connected).
+    heights : numpy.ndarray
+        ``(m,)`` non-decreasing heights in ``[0, 1]``; the last merge has height 1.
+    default_threshold : float
+        Threshold of the default cut (:attr:`labels`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> base = np.array([[1, 2], [3, 4]])
+    >>> h = Hierarchy(base, np.array([[1, 2], [3, 4], [2, 4]]), np.array([0.2, 0.5, 1.0]))
+    >>> h.cut(n_segments=2).tolist()
+    [[1, 1], [2, 2]]
+    >>> int(h.cut(threshold=0.1).max()), int(h.cut(threshold=1.0).max())
+    (4, 1)
+    """
+
+    base: np.ndarray
+    merges: np.ndarray
+    heights: np.ndarray
+    default_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        base = sequential(np.asarray(self.base))
+        merges = np.asarray(self.merges, dtype=np.int64).reshape(-1, 2)
+        heights = np.asarray(self.heights, dtype=np.float64).reshape(-1)
+        if base.ndim != 2:
+            raise ValueError(f"base must be a 2-D label map, got shape {base.shape}")
+        if len(merges) != len(heights):
+            raise ValueError(f"{len(merges)} merges but {len(heights)} heights")
+        n = int(base.max())
+        if len(merges) >= n and n > 0:
+            raise ValueError(f"{len(merges)} merges for {n} regions (at most {n - 1})")
+        if merges.size and (merges.min() < 1 or merges.max() > n):
+            raise ValueError(f"merges must name base regions 1..{n}")
+        if heights.size and (np.any(np.diff(heights) < 0) or heights[0] < 0
+                             or heights[-1] > 1 or not np.isfinite(heights).all()):
+            raise ValueError("heights must be finite, non-decreasing and within [0, 1]")
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "merges", merges)
+        object.__setattr__(self, "heights", heights)
+        object.__setattr__(self, "default_threshold", float(self.default_threshold))
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions of the finest level."""
+        return int(self.base.max())
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Spatial shape of the label maps."""
+        return self.base.shape  # type: ignore[return-value]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The default cut (``threshold=default_threshold``)."""
+        return self.cut(threshold=self.default_threshold)
+
+    def owners(self, k: int) -> np.ndarray:
+        """Cluster of every base region (index ``0..n``) after the first ``k`` merges."""
+        n = self.n_regions
+        k = int(np.clip(k, 0, len(self.merges)))
+        owner = np.arange(n + 1)
+        for src, dst in self.merges[:k]:
+            owner[owner == src] = dst
+        return owner
+
+    def n_merges_at(self, threshold: float) -> int:
+        """Number of merges whose height is at most ``threshold``."""
+        return int(np.searchsorted(self.heights, float(threshold), side="right"))
+
+    def cut(self, n_segments: int | None = None, threshold: float | None = None
+            ) -> np.ndarray:
+        """The label map of one level of the hierarchy (no rerun of the method).
+
+        Parameters
+        ----------
+        n_segments : int, optional
+            Number of regions wanted: the first ``n - n_segments`` merges are applied
+            (clipped to what the hierarchy holds: at least the number of
+            disconnected parts, at most ``n``).
+        threshold : float, optional
+            Apply every merge of height ``<= threshold`` (the regions of ``ucm2 <= t``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``int32`` labels ``1..k``.
+        """
+        if (n_segments is None) == (threshold is None):
+            raise ValueError("give exactly one of n_segments and threshold")
+        if n_segments is not None:
+            if int(n_segments) < 1:
+                raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+            k = self.n_regions - int(n_segments)
+        else:
+            k = self.n_merges_at(threshold)  # type: ignore[arg-type]
+        return sequential(self.owners(k)[self.base])
+
+    def threshold_for(self, n_segments: int) -> float:
+        """Smallest threshold whose cut has at most ``n_segments`` regions."""
+        k = self.n_regions - int(n_segments)
+        if k <= 0 or not len(self.heights):
+            return 0.0
+        return float(self.heights[min(k, len(self.heights)) - 1])
+
+    def pair_heights(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Height at which base regions ``a[i]`` and ``b[i]`` first share a cluster.
+
+        ``inf`` for regions never joined; 0 for a region and itself.
+        """
+        a = np.asarray(a, np.int64)
+        b = np.asarray(b, np.int64)
+        out = np.where(a == b, 0.0, np.inf)
+        todo = np.flatnonzero(a != b)
+        owner = np.arange(self.n_regions + 1)
+        for (src, dst), height in zip(self.merges, self.heights, strict=True):
+            if not todo.size:
+                break
+            owner[owner == src] = dst
+            joined = owner[a[todo]] == owner[b[todo]]
+            out[todo[joined]] = height
+            todo = todo[~joined]
+        return out
+
+    def ucm2(self) -> np.ndarray:
+        """The BSDS ultrametric contour map, ``(2H+1, 2W+1)`` ``float64``.
+
+        Pixel ``(i, j)`` sits at ``(2i+1, 2j+1)``; the cell between two neighbouring
+        pixels holds the height at which their regions merge (0 inside a region);
+        the cell between four pixels holds the largest of its four neighbouring
+        edge cells, and the outer frame repeats its neighbouring row or column (as
+        gPb-owt-ucm's maps), so ``metrics.bsds.ucm2_regions(u, t)`` equals
+        ``cut(threshold=t)``. Regions never joined are separated by 1.
+        """
+        base = self.base
+        h, w = base.shape
+        u = np.zeros((2 * h + 1, 2 * w + 1))
+        pairs = [(base[:, :-1], base[:, 1:]), (base[:-1, :], base[1:, :])]
+        a = np.concatenate([p[0].ravel() for p in pairs])
+        b = np.concatenate([p[1].ravel() for p in pairs])
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = lo.astype(np.int64) * (self.n_regions + 1) + hi
+        uniq, inverse = np.unique(key, return_inverse=True)
+        heights = self.pair_heights(uniq // (self.n_regions + 1), uniq % (self.n_regions + 1))
+        values = np.minimum(heights, 1.0)[inverse]
+        nh = h * (w - 1)
+        u[1:-1:2, 2:-1:2] = values[:nh].reshape(h, w - 1)
+        u[2:-1:2, 1:-1:2] = values[nh:].reshape(h - 1, w)
+        corners = np.maximum(np.maximum(u[1:-2:2, 2:-1:2], u[3::2, 2:-1:2]),
+                             np.maximum(u[2:-1:2, 1:-2:2], u[2:-1:2, 3::2]))
+        u[2:-1:2, 2:-1:2] = corners
+        u[0, :] = u[1, :]
+        u[-1, :] = u[-2, :]
+        u[:, 0] = u[:, 1]
+        u[:, -1] = u[:, -2]
+        return u
+
+    def with_default(self, threshold: float) -> Hierarchy:
+        """The same hierarchy with another default cut."""
+        return Hierarchy(self.base, self.merges, self.heights, threshold)
+
+
+def fine_regions(*label_maps: np.ndarray) -> np.ndarray:
+    """Connected regions of the overlay of label maps (4-connected), ``int32`` ``1..n``.
+
+    Two pixels share a region when every map gives them the same label and they are
+    connected through such pixels: the components of one method's result, or of its
+    intersection with an over-segmentation (Felzenszwalb, SLIC).
+    """
+    if not label_maps:
+        raise ValueError("give at least one label map")
+    key = np.zeros(label_maps[0].shape, np.int64)
+    for lab in label_maps:
+        s = sequential(lab).astype(np.int64)
+        key = key * (int(s.max()) + 1) + s
+    comp = connected_components(sequential(key), background=0, connectivity=1)
+    return comp.astype(np.int32)
+
+
+def colour_features(data: np.ndarray, is_rgb: bool) -> np.ndarray:
+    """Per-pixel colour features: CIELAB / 100 for RGB (values in [0, 1]), else the channels."""
+    if is_rgb:
+        return rgb2lab(np.clip(data[..., :3], 0.0, 1.0)) / 100.0
+    return np.asarray(data, np.float64)
+
+
+def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarray:
+    """Boundary strength: Sobel gradient magnitude of the smoothed colour features."""
+    feats = colour_features(data, is_rgb)
+    if feats.ndim == 2:
+        feats = feats[..., None]
+    smooth = gaussian(feats, sigma=sigma, channel_axis=-1) if sigma > 0 else feats
+    return np.sqrt(sum(sobel(smooth[..., c]) ** 2 for c in range(smooth.shape[-1])))
+
+
+def _ward_weight(graph: RAG, a: int, b: int) -> float:
+    """Ward's cost of merging ``a`` and ``b``, times the boundary factor when edges are given."""
+    na, nb = graph.nodes[a]["count"], graph.nodes[b]["count"]
+    d = graph.nodes[a]["mean"] - graph.nodes[b]["mean"]
+    cost = float(na * nb / (na + nb) * (d @ d))
+    power = graph.graph.get("edge_power", 0.0)
+    if power:
+        e = graph[a][b]
+        cost *= (e["edge_sum"] / e["edge_count"] + graph.graph["edge_eps"]) ** power
+    return cost
+
+
+def _merge_features(graph: RAG, src: int, dst: int) -> None:
+    """Before ``src`` merges into ``dst``: record the merge and pool the features."""
+    graph.graph["merges"].append((src, dst, graph[src][dst]["weight"]))
+    s, d = graph.nodes[src], graph.nodes[dst]
+    total = s["mean"] * s["count"] + d["mean"] * d["count"]
+    d["count"] = s["count"] + d["count"]
+    d["mean"] = total / d["count"]
+
+
+def _new_weight(graph: RAG, src: int, dst: int, n: int) -> dict[str, float]:
+    """Attributes of the edge between the merged region and its neighbour ``n``.
+
+    The boundary statistics add up: the merged region's boundary with ``n`` is the union
+    of ``src``'s and ``dst``'s (called while both edges still exist).
+    """
+    edge_sum = edge_count = 0.0
+    for a in (src, dst):
+        if graph.has_edge(a, n):
+            edge_sum += graph[a][n].get("edge_sum", 0.0)
+            edge_count += graph[a][n].get("edge_count", 0.0)
+    attrs = {"edge_sum": edge_sum, "edge_count": max(edge_count, 1.0)}
+    if graph.has_edge(dst, n):
+        graph[dst][n].update(attrs)
+    else:
+        graph.add_edge(dst, n, **attrs)
+    return {**attrs, "weight": _ward_weight(graph, dst, n)}
+
+
+def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
+                    default_threshold: float = 0.5, edges: np.ndarray | None = None,
+                    edge_power: float = 0.0) -> Hierarchy:
+    """Merge tree of the regions of ``fine_labels`` by their mean ``features``.
+
+    Parameters
+    ----------
+    fine_labels : numpy.ndarray
+        ``(H, W)`` integer label map; its connected components are the finest regions.
+    features : numpy.ndarray
+        ``(H, W)`` or ``(H, W, F)`` per-pixel features, averaged per region (weight
+        them before: e.g. colour and a network's response maps side by side).
+    default_threshold : float
+        Threshold of the hierarchy's default cut.
+    edges : numpy.ndarray, optional
+        ``(H, W)`` boundary strength (e.g. a colour gradient magnitude): with
+        ``edge_power`` > 0 the Ward cost of two regions is multiplied by
+        ``(mean strength on their common boundary / mean over the image + 0.1) **
+        edge_power``, so regions split by a weak boundary merge first.
+    edge_power : float
+        Exponent of the boundary factor (0: no boundary term).
+
+    Returns
+    -------
+    Hierarchy
+        Merges in the order ``skimage.graph.merge_hierarchical`` applies them (least
+        Ward cost first, the cost recomputed for the merged region's neighbours after
+        each merge); heights = (cost / last cost) ** (1/6), made non-decreasing: the
+        sixth root (the cube root of the Ward distance) spreads the heights over
+        ``[0, 1]`` so that evenly spaced thresholds give evenly spread granularities.
+    """
+    fine = np.asarray(fine_labels)
+    if fine.ndim != 2:
+        raise ValueError(f"fine_labels must be a 2-D label map, got shape {fine.shape}")
+    feats = np.asarray(features, np.float64)
+    if feats.ndim == 2:
+        feats = feats[..., None]
+    if feats.shape[:2] != fine.shape:
+        raise ValueError(f"features of shape {feats.shape} for labels of shape {fine.shape}")
+    base = fine_regions(fine)
+    n = int(base.max())
+    flat = base.ravel()
+    counts = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    sums = np.stack([np.bincount(flat, weights=feats[..., c].ravel(), minlength=n + 1)
+                     for c in range(feats.shape[-1])], axis=1)
+    means = sums / np.maximum(counts, 1)[:, None]
+    a = np.concatenate([base[:, :-1].ravel(), base[:-1, :].ravel()])
+    b = np.concatenate([base[:, 1:].ravel(), base[1:, :].ravel()])
+    keep = a != b
+    pairs = np.unique(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])],
+                               axis=1), axis=0)
+    graph = RAG()
+    graph.add_nodes_from((i, {"labels": [i], "count": counts[i], "mean": means[i]})
+                         for i in range(1, n + 1))
+    graph.graph["merges"] = []
+    if edges is not None and edge_power > 0:
+        e = np.asarray(edges, np.float64)
+        strength = np.concatenate([np.maximum(e[:, :-1], e[:, 1:]).ravel(),
+                                   np.maximum(e[:-1, :], e[1:, :]).ravel()])[keep]
+        strength = strength / max(float(e.mean()), 1e-12)
+        lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+        key = lo.astype(np.int64) * (n + 1) + hi
+        uniq, inverse = np.unique(key, return_inverse=True)
+        sums = np.bincount(inverse, weights=strength)
+        cnts = np.bincount(inverse).astype(np.float64)
+        graph.graph.update(edge_power=float(edge_power), edge_eps=0.1)
+        graph.add_edges_from((int(k // (n + 1)), int(k % (n + 1)),
+                              {"edge_sum": float(sm), "edge_count": float(c)})
+                             for k, sm, c in zip(uniq, sums, cnts, strict=True))
+    else:
+        graph.add_edges_from((int(i), int(j)) for i, j in pairs)
+    for i, j in graph.edges:
+        graph[i][j]["weight"] = _ward_weight(graph, i, j)
+    merge_hierarchical(base, graph, thresh=np.inf, rag_copy=False, in_place_merge=True,
+                       merge_func=_merge_features, weight_func=_new_weight)
+    record = graph.graph["merges"]
+    merges = np.array([(s, d) for s, d, _ in record], np.int64).reshape(-1, 2)
+    cost = np.maximum([c for *_, c in record], 0.0) if record else np.zeros(0)
+    heights = np.maximum.accumulate(cost) if len(cost) else cost
+    if len(heights) and heights[-1] > 0:
+        heights = (heights / heights[-1]) ** (1.0 / 6.0)
+    return Hierarchy(base, merges, heights, default_threshold)

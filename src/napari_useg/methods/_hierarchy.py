@@ -1,0 +1,76 @@
+"""The hierarchy every per-image backprop method returns with its final snapshot.
+
+From fine regions (the connected components of the method's result, optionally split
+further by a Felzenszwalb over-segmentation, or that over-segmentation alone) and
+per-region features (image colour in CIELAB and
+the network's response maps, softmax-normalised and weighted), a
+:class:`~napari_useg.core.hierarchy.Hierarchy` is built with
+:func:`~napari_useg.core.hierarchy.build_hierarchy`. The final snapshot carries it in
+``info["hierarchy"]``; when ``cut`` > 0 the snapshot's labels are its cut at that
+level instead of the method's own result.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from skimage.segmentation import felzenszwalb
+
+from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features, fine_regions
+from napari_useg.core.image import PreparedImage
+from napari_useg.methods._backprop import BackpropParams
+
+__all__ = ["method_hierarchy", "hierarchy_features"]
+
+
+def hierarchy_features(image: PreparedImage, response: torch.Tensor | np.ndarray | None,
+                       feature_weight: float) -> np.ndarray:
+    """Per-pixel features: colour (CIELAB / 100), then ``feature_weight`` x softmax(response).
+
+    ``response`` is ``(q, H, W)`` at full resolution (``None``: colour only).
+    """
+    colour = colour_features(image.data, image.is_rgb)
+    if response is None or feature_weight == 0:
+        return colour
+    r = torch.as_tensor(response).float()
+    prob = torch.softmax(r, dim=0).permute(1, 2, 0).cpu().numpy()
+    return np.concatenate([colour, feature_weight * prob.astype(np.float64)], axis=-1)
+
+
+def method_hierarchy(image: PreparedImage, labels: np.ndarray,
+                     response: torch.Tensor | np.ndarray | None, p: BackpropParams
+                     ) -> tuple[np.ndarray, Hierarchy]:
+    """The hierarchy of one result and the labels the final snapshot reports.
+
+    Parameters
+    ----------
+    image : PreparedImage
+    labels : numpy.ndarray
+        The method's own full-resolution label map.
+    response : torch.Tensor or numpy.ndarray or None
+        ``(q, H, W)`` full-resolution response of the network.
+    p : BackpropParams
+        Its ``regions``, ``region_scale``, ``feature_weight`` and ``cut``.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        ``labels`` itself when ``p.cut`` is 0, else the hierarchy's cut at ``p.cut``.
+    hierarchy : Hierarchy
+        With ``default_threshold = p.cut`` (when 0 its default cut is its finest
+        level, the connected components of the regions it was built from).
+    """
+    maps = [] if p.regions == "felzenszwalb" else [labels]
+    if p.regions in ("intersect", "felzenszwalb"):
+        with warnings.catch_warnings():  # skimage's note on > 3 channels: intended here
+            warnings.filterwarnings("ignore", message=".*third dimension", category=RuntimeWarning)
+            maps.append(felzenszwalb(image.data, scale=p.region_scale, sigma=0.8,
+                                     min_size=20, channel_axis=-1))
+    fine = fine_regions(*maps)
+    feats = hierarchy_features(image, response, p.feature_weight)
+    hier = build_hierarchy(fine, feats, default_threshold=p.cut)
+    if p.cut > 0:
+        return hier.labels, hier
+    return labels, hier
