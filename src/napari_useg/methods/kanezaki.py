@@ -259,9 +259,12 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
     else:
         final = _full_resolution_labels(up, image, p)
     labels, hierarchy = method_hierarchy(image, final, up, p)
+    message = f"stopped: {why}"
+    if p.cut > 0:
+        message += f"; result: its hierarchy cut at {p.cut}"
     yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),
                    n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
-                   message=f"stopped: {why}", info={"hierarchy": hierarchy})
+                   message=message, info={"hierarchy": hierarchy})
 
 
 def _full_resolution_labels(up: torch.Tensor, image: PreparedImage,
