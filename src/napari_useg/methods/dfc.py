@@ -57,7 +57,12 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import InputInfo, Method, RunContext, register
-from napari_useg.methods._backprop import BackpropParams, backprop_memory, shared
+from napari_useg.methods._backprop import (
+    FAST_TRAINING,
+    BackpropParams,
+    backprop_memory,
+    shared,
+)
 from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -88,14 +93,7 @@ class DfcParams(BackpropParams):
 
 PRESETS = {
     "paper": {},
-    "fast": {
-        "n_features": 32,
-        "n_clusters": 32,
-        "max_iter": 150,
-        "max_side": 240,
-        "patience": 10,
-        "change_tol": 0.002,
-    },
+    "fast": dict(FAST_TRAINING),
 }
 
 

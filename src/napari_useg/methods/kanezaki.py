@@ -60,7 +60,7 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
-from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.methods._backprop import FAST_TRAINING, BackpropParams, backprop_memory
 from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -102,12 +102,7 @@ PRESETS = {
     # torch's default initialisation
     "authors": {"max_iter": 1000, "min_labels": 3, "init": "torch"},
     "fast": {
-        "n_features": 32,
-        "n_clusters": 32,
-        "max_iter": 150,
-        "max_side": 240,
-        "patience": 10,
-        "change_tol": 0.002,
+        **FAST_TRAINING,
         # result: the hierarchy over Felzenszwalb regions (scale 200) merged by colour and
         # the network's response, cut at 0.625 (chosen on BSDS500 val, docs/kanezaki.md;
         # scale 400 scores higher there but its regions already join the sample cat and
