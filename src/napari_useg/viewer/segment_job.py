@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from napari_useg.api import iter_segment_with
+from napari_useg.core.hierarchy import Hierarchy
 from napari_useg.core.options import RunOptions
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.progress import Progress
@@ -77,6 +78,12 @@ class SegmentationJob(Job):
         Previous result; the first slice's ids are aligned to it to keep colours.
     preset_label : str or None
         Preset as recorded in the metadata (``"fast (modified)"`` when values were changed).
+    hierarchies : dict
+        Filled by :meth:`iter`: the :class:`~napari_useg.core.hierarchy.Hierarchy` of each
+        2-D slice's final snapshot (by slice index) when the method builds one, for
+        :func:`napari_useg.viewer.granularity.recut`. Kept here, never in layer metadata.
+    result : numpy.ndarray or None
+        The labels of the whole source once :meth:`iter` finished (not after a stop).
     """
 
     source: LayerSource
@@ -87,6 +94,9 @@ class SegmentationJob(Job):
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     reference: np.ndarray | None = None
     preset_label: str | None = None
+    hierarchies: dict[tuple[int, ...], Hierarchy] = field(default_factory=dict, init=False,
+                                                          repr=False)
+    result: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def output_name(self) -> str:
@@ -119,6 +129,8 @@ class SegmentationJob(Job):
         """
         n = self.source.n_slices
         out = np.zeros(self.out_shape, dtype=np.int32)
+        self.hierarchies = {}
+        self.result = None
         prev: np.ndarray | None = None
         for i, index in enumerate(self.source.indices()):
             ref = prev
@@ -132,11 +144,15 @@ class SegmentationJob(Job):
                         out[index] = labels
                         if snap.done:
                             prev = labels
+                            hier = snap.info.get("hierarchy")
+                            if isinstance(hier, Hierarchy) and hier.shape == labels.shape:
+                                self.hierarchies[index] = hier
                     total = max(int(snap.total), 1)
                     step = total if snap.done else min(int(snap.step), total)
                     p = JobProgress((i + step / total) / n, i, n, index, snap, labels)
                     if snap.done and i == n - 1:
                         p.done, p.result = True, out
+                        self.result = out
                         yield p
                         return
                     yield p

@@ -23,6 +23,7 @@ from magicgui.widgets import (
     ProgressBar,
     PushButton,
     Select,
+    Slider,
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
@@ -39,6 +40,7 @@ from napari_useg.viewer._qt.layout import (
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
 from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
 from napari_useg.viewer._qt.worker import JobWorker
+from napari_useg.viewer.granularity import granularity_range, recut
 from napari_useg.viewer.jobs import JobProgress
 from napari_useg.viewer.output import LabelsWriter, choose_output
 from napari_useg.viewer.segment_job import SegmentationJob, make_job
@@ -96,6 +98,10 @@ class SegmentWidget(ScrollingDock):
     run_controls : napari_useg.viewer._qt.run_controls.RunControls
         The run-option controls (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``preview_every``), also reachable as attributes of the same names.
+    segments : magicgui.widgets.Slider
+        Granularity of the last result: segments per slice, re-cut from the method's
+        hierarchy without rerunning (:func:`napari_useg.viewer.granularity.recut`). Shown
+        once a run of a method that builds a hierarchy finished; disabled during a run.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -165,6 +171,14 @@ class SegmentWidget(ScrollingDock):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="", min=0, max=_PROGRESS_MAX, value=0)
         self.status = wrapping(Label(label="", value=""))
+        self.segments = Slider(
+            label="segments", min=1, max=2, value=1,
+            tooltip="segments per slice: coarser or finer cuts of the result's hierarchy, "
+                    "instantly, without rerunning",
+        )
+        self.segments.visible = False
+        self._recut_job: SegmentationJob | None = None
+        self._recut_layer: Any = None
         self.top = Container(labels=True)
         self.advanced = Collapsible("advanced")
         self.params = ParamPanel(self.top, self.preset, self.advanced.body)
@@ -178,6 +192,7 @@ class SegmentWidget(ScrollingDock):
         self.device.changed.connect(self._update_estimate)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.segments.changed.connect(self._on_segments)
         events = self.viewer.layers.events
         for name in ("inserted", "removed", "moved", "reordered"):
             getattr(events, name).connect(self.reset_choices)
@@ -200,7 +215,7 @@ class SegmentWidget(ScrollingDock):
         self.advanced.body.extend([self.mode, self.seed, self.device, self.preview_every,
                                    self.keep_both])  # after the other parameters
         self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
-                          self.status, self.advanced])
+                          self.status, self.segments, self.advanced])
         for w in (self.image, self.method, self.preset, self.channel_axis, self.mode,
                   self.device):
             compact(w)
@@ -354,6 +369,7 @@ class SegmentWidget(ScrollingDock):
     def _set_running(self, running: bool) -> None:
         self.run_button.enabled = not running
         self.cancel_button.enabled = running
+        self.segments.enabled = not running
 
     def _error(self, message: str) -> None:
         self.progress.value = 0  # a bar left full next to an error reads as success
@@ -437,6 +453,7 @@ class SegmentWidget(ScrollingDock):
         if p.stopped:
             where = _position(p)
             layer = self.writer.finish("cancelled", f"cancelled at {where}", labels=p.result)
+            self._offer_granularity(self.writer.job, layer)  # none: the result is partial
             n = layer.metadata["napari_useg"].get("n_labels", 0)
             self.status.value = (
                 f"cancelled at {where} ({elapsed}); {layer.name!r} holds "
@@ -445,6 +462,7 @@ class SegmentWidget(ScrollingDock):
             show_info(f"napari-useg: {self.status.value}")
             return
         layer = self.writer.finish("done", labels=p.result)
+        self._offer_granularity(self.writer.job, layer)
         meta = layer.metadata["napari_useg"]
         self.progress.value = _PROGRESS_MAX
         text = f"done in {meta['runtime']:.1f} s: {meta.get('n_labels', 0)} labels in " \
@@ -457,12 +475,42 @@ class SegmentWidget(ScrollingDock):
             text += f". {meta['message']}"
         self.status.value = text
 
+    def _offer_granularity(self, job: SegmentationJob, layer: Any) -> None:
+        """Show the segments slider over ``job``'s hierarchy (hide it when there is none)."""
+        span = granularity_range(job)
+        self._recut_job, self._recut_layer = (job, layer) if span is not None else (None, None)
+        self.segments.visible = span is not None
+        if span is None:
+            return
+        low, high, current = span
+        with self.segments.changed.blocked():
+            self.segments.min = low
+            self.segments.max = max(high, low + 1)
+            self.segments.value = current
+
+    def _on_segments(self, value: int) -> None:
+        """Re-cut the last result at ``value`` segments per slice (the slider moved)."""
+        job, layer = self._recut_job, self._recut_layer
+        if job is None or self.running:
+            return
+        if layer not in self.viewer.layers:
+            self.status.value = f"the layer {layer.name!r} is gone: run again to re-cut"
+            return
+        try:
+            recut(job, layer, int(value))
+        except ValueError as exc:
+            self.status.value = f"napari-useg: {exc}"
+            return
+        n = layer.metadata["napari_useg"]["n_labels"]
+        self.status.value = f"{n} segments in {layer.name!r} (cut of the hierarchy, no rerun)"
+
     def _on_errored(self, exc: BaseException) -> None:
         if self.writer is not None and self._pending is not None:
             self.writer.update(self._pending)
         self._pending = None
         if self.writer is not None:
-            self.writer.finish("error", f"{type(exc).__name__}: {exc}")
+            layer = self.writer.finish("error", f"{type(exc).__name__}: {exc}")
+            self._offer_granularity(self.writer.job, layer)  # none: the run failed
         self._error(f"napari-useg: {self.method.value} failed: {type(exc).__name__}: {exc}")
 
     def _on_finished(self) -> None:
