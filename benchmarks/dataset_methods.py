@@ -17,13 +17,13 @@ k is the number of mask classes (microscopy 2, satellite 6; satellite pixels
 OUT, the fitted model is saved in OUT/model, per-image labels in OUT/labels.
 
     OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --dataset microscopy \
-        --method iic --out /work/bench_out/dataset/micro_iic
+        --method iic --out bench_out/dataset/micro_iic
     OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --dataset microscopy \
         --method inmars --normalisation per_image --outputs region --param steps=60 --out ...
     python benchmarks/dataset_methods.py --dataset satellite --method kmeans --out ...
     OMP_NUM_THREADS=1 python benchmarks/dataset_methods.py --cost   # IIC step cost by setting
-    python benchmarks/dataset_methods.py --summary /work/bench_out/dataset   # markdown table
-    python benchmarks/dataset_methods.py --common /work/bench_out/dataset satellite  # same images
+    python benchmarks/dataset_methods.py --summary bench_out/dataset   # markdown table
+    python benchmarks/dataset_methods.py --common bench_out/dataset satellite  # same images
 """
 
 from __future__ import annotations

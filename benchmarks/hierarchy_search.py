@@ -18,8 +18,8 @@ Examples
 --------
 ::
 
-    /work/wt/heavy python benchmarks/hierarchy_search.py run --n 25 --cache bench_out/hs_fast
-    /work/wt/heavy python benchmarks/hierarchy_search.py run --n 25 --cache bench_out/hs_m1 \\
+    OMP_NUM_THREADS=1 python benchmarks/hierarchy_search.py run --n 25 --cache bench_out/hs_fast
+    OMP_NUM_THREADS=1 python benchmarks/hierarchy_search.py run --n 25 --cache bench_out/hs_m1 \\
         --param min_labels=1
     python benchmarks/hierarchy_search.py score --cache bench_out/hs_fast \\
         --regions result,felzenszwalb --scales 50,100 --weights 0,1,3

@@ -20,8 +20,8 @@ next image), so a partial run still gives complete per-image figures, and
 ``--report`` prints the table of what is finished without computing anything.
 
     OMP_NUM_THREADS=1 python benchmarks/stability.py --n 20 --seeds 5 \\
-        --out /work/bench_out/stability --threads 1
-    python benchmarks/stability.py --n 20 --seeds 5 --out /work/bench_out/stability --report
+        --out bench_out/stability --threads 1
+    python benchmarks/stability.py --n 20 --seeds 5 --out bench_out/stability --report
 """
 
 from __future__ import annotations

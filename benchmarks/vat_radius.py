@@ -7,7 +7,7 @@ per crop) and IMSAT's relative one (``eps_n = alpha x`` distance to the 10th nea
 crop of the batch), with a trained model (``--model``) or a fresh network.
 
     OMP_NUM_THREADS=1 python benchmarks/vat_radius.py --dataset microscopy \\
-        --model /work/bench_out/ds/base_micro_inmars/model
+        --model bench_out/ds/base_micro_inmars/model
 """
 
 from __future__ import annotations

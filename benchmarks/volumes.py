@@ -22,8 +22,8 @@ Methods:
 Class maps become objects with :func:`napari_useg.core.instances.instances` (foreground:
 every class but the one owning the largest connected region; spacing honoured).
 
-    /work/wt/heavy python benchmarks/volumes.py                 # everything
-    /work/wt/heavy python benchmarks/volumes.py --volumes bbbc050_8cell --methods otsu
+    OMP_NUM_THREADS=1 python benchmarks/volumes.py                 # everything
+    OMP_NUM_THREADS=1 python benchmarks/volumes.py --volumes bbbc050_8cell --methods otsu
 """
 
 from __future__ import annotations
