@@ -135,21 +135,25 @@ def _alpha_is_constant(alpha) -> bool:
     return bool(lo == hi)
 
 
+def _channels_to_last(arr, channel_axis, ndim: int, needs: str):
+    """Check ``channel_axis`` against an array that must be ``ndim``-D; move it last."""
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
+    if arr.ndim != ndim:
+        raise ValueError(f"channel_axis={channel_axis} {needs}, got {arr.ndim}-D with shape "
+                         f"{arr.shape}")
+    if not -arr.ndim <= channel_axis < arr.ndim:
+        raise ValueError(
+            f"channel_axis={channel_axis} is out of range for an array of shape {arr.shape}"
+        )
+    return np.moveaxis(arr, channel_axis, -1)
+
+
 def _layout_volume(arr, channel_axis: int | None):
     """Validate a volume's dimensions and move channels last: ``(Z, Y, X, C)``."""
     if channel_axis is not None:
-        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-            raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
-        if arr.ndim != 4:
-            raise ValueError(
-                f"channel_axis={channel_axis} with spatial_dims=3 needs a 4-D array (volume + "
-                f"channels), got {arr.ndim}-D with shape {arr.shape}"
-            )
-        if not -arr.ndim <= channel_axis < arr.ndim:
-            raise ValueError(
-                f"channel_axis={channel_axis} is out of range for an array of shape {arr.shape}"
-            )
-        arr = np.moveaxis(arr, channel_axis, -1)
+        arr = _channels_to_last(arr, channel_axis, 4, "with spatial_dims=3 needs a 4-D array "
+                                                      "(volume + channels)")
     elif arr.ndim == 3:
         arr = arr[..., None]
     else:
@@ -179,18 +183,7 @@ def _layout(arr, channel_axis: int | None, spatial_dims: int = 2):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
     is_rgb = False
     if channel_axis is not None:
-        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-            raise TypeError(f"channel_axis must be an integer or None, got {channel_axis!r}")
-        if arr.ndim != 3:
-            raise ValueError(
-                f"channel_axis={channel_axis} needs a 3-D array (2-D image + channels), "
-                f"got {arr.ndim}-D with shape {arr.shape}"
-            )
-        if not -arr.ndim <= channel_axis < arr.ndim:
-            raise ValueError(
-                f"channel_axis={channel_axis} is out of range for an array of shape {arr.shape}"
-            )
-        arr = np.moveaxis(arr, channel_axis, -1)
+        arr = _channels_to_last(arr, channel_axis, 3, "needs a 3-D array (2-D image + channels)")
         is_rgb = arr.shape[-1] == 3
     elif arr.ndim == 2:
         arr = arr[..., None]
