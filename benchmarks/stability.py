@@ -21,6 +21,8 @@ next image), so a partial run still gives complete per-image figures, and
 
     OMP_NUM_THREADS=1 python benchmarks/stability.py --n 20 --seeds 5 \\
         --out bench_out/stability --threads 1
+    # a variant: MMT's default with Kanezaki's hierarchy cut as its result
+    ... --methods kanezaki,mmt-h --variant mmt-h=mmt:regions=felzenszwalb,cut=0.625
     python benchmarks/stability.py --n 20 --seeds 5 --out bench_out/stability --report
 """
 
@@ -31,6 +33,7 @@ import itertools
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,40 +49,32 @@ def load_gt(path: Path) -> list[np.ndarray]:
     return [gt[0, k]["Segmentation"][0, 0] for k in range(gt.shape[1])]
 
 
-def adjusted_rand_index(a: np.ndarray, b: np.ndarray) -> float:
-    """Adjusted Rand index of two label maps (Hubert & Arabie 1985), from their contingency."""
-    try:  # another module may provide it; the local version is the same formula
-        from napari_useg.metrics import adjusted_rand_index as ari
-
-        return float(ari(a, b))
-    except ImportError:
-        pass
-    from napari_useg.metrics import contingency
-
-    table, _, _ = contingency(np.asarray(a), np.asarray(b))
-    table = table.astype(np.float64)
-    n = table.sum()
-
-    def pairs(x: np.ndarray) -> float:
-        return float((x * (x - 1) / 2).sum())
-
-    sum_ij = pairs(table)
-    sum_a = pairs(table.sum(axis=1))
-    sum_b = pairs(table.sum(axis=0))
-    expected = sum_a * sum_b / (n * (n - 1) / 2)
-    top = (sum_a + sum_b) / 2
-    if top == expected:  # both maps a single cluster (or all singletons)
-        return 1.0
-    return (sum_ij - expected) / (top - expected)
+def parse_variant(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``NAME=METHOD:key=value,key=value`` -> (name, method, parameters)."""
+    name, _, rest = text.partition("=")
+    method, _, pairs = rest.partition(":")
+    if not name or not method:
+        raise SystemExit(f"--variant {text!r}: expected NAME=METHOD:key=value,...")
+    params: dict[str, Any] = {}
+    for pair in filter(None, pairs.split(",")):
+        key, _, value = pair.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return name, method, params
 
 
-def run_one(method: str, image: np.ndarray, seed: int) -> tuple[np.ndarray, int, float, str]:
-    """One run of ``method``'s default (fast) preset; labels, steps, seconds, stop message."""
+def run_one(method: str, image: np.ndarray, seed: int,
+            params: dict[str, Any]) -> tuple[np.ndarray, int, float, str]:
+    """One run of ``method``'s default (fast) preset with ``params`` on top;
+    labels, steps, seconds, stop message."""
     from napari_useg import iter_segment
 
     t0 = time.perf_counter()
     snap = None
-    for snap in iter_segment(image, method, seed=seed, device="cpu", preview_every=0):  # noqa: B007
+    for snap in iter_segment(image, method, seed=seed, device="cpu",  # noqa: B007
+                             preview_every=0, **params):
         pass
     assert snap is not None and snap.labels is not None
     return snap.labels, snap.step, time.perf_counter() - t0, snap.message
@@ -89,7 +84,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20, help="number of val images (sorted ids)")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..SEEDS-1")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="methods or variant names, comma-separated")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=METHOD:key=value,... a method's default preset with these "
+                         "parameters, usable as NAME in --methods")
     ap.add_argument("--out", required=True, help="cache folder for the runs")
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -102,7 +101,7 @@ def main() -> None:
 
     from napari_useg import get_method
     from napari_useg.io import read_image
-    from napari_useg.metrics import hungarian_accuracy
+    from napari_useg.metrics import adjusted_rand_index, hungarian_accuracy
 
     torch.set_num_threads(args.threads)
     root = Path(args.data)
@@ -112,7 +111,11 @@ def main() -> None:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     ids = sorted(p.stem for p in (root / "images" / "val").glob("*.jpg"))[: args.n]
     seeds = list(range(args.seeds))
-    expected = {m: json.dumps(get_method(m).defaults(), sort_keys=True) for m in methods}
+    variants = {name: (method, params)
+                for name, method, params in map(parse_variant, args.variant)}
+    spec = {m: variants.get(m, (m, {})) for m in methods}
+    expected = {m: json.dumps({**get_method(base).defaults(), **params}, sort_keys=True)
+                for m, (base, params) in spec.items()}
 
     # results[m][image id][seed] = (accuracy, labels, seconds)
     results: dict[str, dict[str, dict[int, tuple[float, np.ndarray, float]]]] = {
@@ -136,7 +139,7 @@ def main() -> None:
                 else:
                     if img is None:
                         img = read_image(root / "images" / "val" / f"{i}.jpg")
-                    labels, steps, secs, msg = run_one(m, img, s)
+                    labels, steps, secs, msg = run_one(spec[m][0], img, s, spec[m][1])
                     tmp = f.with_suffix(".tmp.npz")
                     np.savez_compressed(tmp, labels=labels, steps=steps, seconds=secs,
                                         message=msg, params=expected[m])

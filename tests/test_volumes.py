@@ -70,18 +70,24 @@ def test_blobs_recovered_in_volume_mode():
     """Four round (in physical units) blobs, flat in voxels (z spacing 2.5).
 
     Measured: otsu and 3-D k-means find the 4 objects (F1@0.5 = 1.0, mean F1 0.8);
-    Kanezaki volume mode (``volume`` preset, 40 iterations) finds the 4 objects too
-    (F1@0.5 = 1.0, mean F1 0.23: its objects are looser than the balls). Kanezaki is
-    asserted at >= 0.85 to leave room for another thread count's float sums.
+    Kanezaki volume mode (``volume`` preset, 40 iterations, seed 0) finds the 4 objects
+    too (F1@0.5 = 1.0) with mean F1 over IoU 0.5..0.95 of 0.40 from the network's own
+    voxel labels (the preset), 0.23 when they are voted over the supervoxels
+    (``final_vote=True``): looser objects. Kanezaki is asserted at F1@0.5 >= 0.85 and
+    mean F1 >= 0.3 to leave room for another thread count's float sums.
     """
     vol, truth = blob_volume()
     common = dict(spatial_dims=3, spacing=SPACING, result="instances", min_object_size=20)
-    for method, kw, low in [("otsu", {}, 1.0), ("kmeans", {"n_clusters": 2}, 1.0),
-                            ("kanezaki", {"max_iter": 40, "n_superpixels": 2000,
-                                          "device": "cpu"}, 0.85)]:
+    for method, kw, low, mean_low in [
+            ("otsu", {}, 1.0, 0.7), ("kmeans", {"n_clusters": 2}, 1.0, 0.7),
+            ("kanezaki", {"max_iter": 40, "n_superpixels": 2000, "device": "cpu"}, 0.85, 0.3)]:
         objects = segment(vol, method, **common, **kw)
         assert objects.shape == vol.shape
-        assert instance_scores(objects, truth).f1_50 >= low, method
+        scores = instance_scores(objects, truth)
+        assert scores.f1_50 >= low and scores.mean_f1 >= mean_low, (method, scores)
+    voted = segment(vol, "kanezaki", **common, max_iter=40, n_superpixels=2000, device="cpu",
+                    final_vote=True)
+    assert instance_scores(voted, truth).mean_f1 < scores.mean_f1
 
 
 def test_patch_training_and_tiled_prediction_equal_whole_volume():

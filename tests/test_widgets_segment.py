@@ -289,3 +289,20 @@ def test_channels_stacks_and_inputs(make_napari_viewer, qtbot, fake_methods):
     start_and_wait(qtbot, widget)
     res = viewer.layers["dapi echotest"].data
     assert len(np.unique(res[:10])) == 1 and res[0, 0] != res[-1, -1]
+
+
+def test_runs_give_consensus_and_agreement_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    img = two_regions()
+    viewer.add_image(img, name="cells")
+    widget = dock(viewer)
+    set_kmeans(widget)
+    widget.runs.value = 2
+    start_and_wait(qtbot, widget)
+    labels = viewer.layers["cells kmeans"]
+    agreement = viewer.layers["cells kmeans agreement"]
+    assert agreement.data.shape == img.shape and agreement.data.max() <= 1
+    assert viewer.layers.index(agreement) < viewer.layers.index(labels)
+    assert labels.metadata[META_KEY]["runs"] == 2
+    assert "agreement of the runs" in widget.status.value
+    assert not widget.segments.visible  # a consensus has no hierarchy to re-cut

@@ -15,6 +15,7 @@ run option is checked in one place, before any computation starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_useg.core.consensus import consensus
 from napari_useg.core.fitting import FitContext, normalise_collection, value_range
 from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
@@ -57,6 +59,7 @@ def iter_segment(
     foreground: int | None = None,
     split_objects: bool = False,
     min_object_size: int = 64,
+    runs: int = 1,
     **params: Any,
 ) -> Iterator[Progress]:
     """Run a method step by step, yielding :class:`Progress` snapshots.
@@ -84,6 +87,8 @@ def iter_segment(
         Attach the current label map to every ``preview_every``-th snapshot (0: final only).
     spatial_dims, spacing, result, foreground, split_objects, min_object_size
         Volumes and objects: see :func:`segment`.
+    runs : int
+        Consensus of this many runs: see :func:`segment`.
     **params
         Method parameters (override the preset), and extra inputs such as ``scribbles``.
 
@@ -91,7 +96,9 @@ def iter_segment(
     -------
     iterator of Progress
         The last snapshot has ``done=True`` and ``labels`` set (``int32``, ``1..n``; with
-        ``result="instances"`` objects ``1..n`` and 0 for the background).
+        ``result="instances"`` objects ``1..n`` and 0 for the background). With ``runs > 1``
+        its ``info["agreement"]`` is the per-pixel agreement map (``float32`` in
+        ``[0, 1]``) and ``info["runs"]`` the runs' own label maps.
 
     Examples
     --------
@@ -105,7 +112,7 @@ def iter_segment(
     opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
                       preview_every=preview_every, spatial_dims=spatial_dims, spacing=spacing,
                       result=result, foreground=foreground, split_objects=split_objects,
-                      min_object_size=min_object_size)
+                      min_object_size=min_object_size, runs=runs)
     return iter_segment_with(image, method, opts, **params)
 
 
@@ -144,7 +151,42 @@ def iter_segment_with(image, method: str, options: RunOptions, **params: Any
     if options.result == "instances":
         objects = {"foreground": options.foreground, "spacing": spacing,
                    "split": options.split_objects, "min_size": options.min_object_size}
-    return _finalise(m.run(prepared, p, ctx), prepared.shape, objects)
+    snaps = (m.run(prepared, p, ctx) if options.runs == 1
+             else _consensus_of_runs(m.run, prepared, p, ctx, options.runs))
+    return _finalise(snaps, prepared.shape, objects)
+
+
+def _consensus_of_runs(run, prepared: PreparedImage, p: Any, ctx: RunContext, k: int
+                       ) -> Iterator[Progress]:
+    """``k`` runs with seeds ``ctx.seed + r``, then their consensus and agreement map.
+
+    Snapshots of run ``r`` count steps ``r * total + step`` of ``k * total``; the last
+    snapshot holds the consensus (:func:`napari_useg.core.consensus.consensus`).
+    """
+    finals: list[np.ndarray] = []
+    total = 1
+    for r in range(k):
+        last: Progress | None = None
+        snaps = run(prepared, p, dataclasses.replace(ctx, seed=ctx.seed + r))
+        try:
+            for snap in snaps:
+                last = snap
+                total = max(int(snap.total), 1)
+                if snap.done:
+                    break
+                yield Progress(step=r * total + min(int(snap.step), total), total=k * total,
+                               loss=snap.loss, n_labels=snap.n_labels, labels=snap.labels,
+                               message=f"run {r + 1}/{k}: {snap.message}".rstrip(": "))
+        finally:
+            snaps.close()
+        if last is None or last.labels is None:  # pragma: no cover - method bug
+            raise RuntimeError("method finished without producing labels")
+        finals.append(last.labels)
+    labels, agreement = consensus(finals)
+    yield Progress(step=k * total, total=k * total, n_labels=int(labels.max()), labels=labels,
+                   done=True, info={"agreement": agreement, "runs": finals},
+                   message=f"consensus of {k} runs (seeds {ctx.seed}..{ctx.seed + k - 1}), "
+                           f"mean agreement {float(agreement.mean()):.2f}")
 
 
 def _finalise(snaps: Iterator[Progress], shape: tuple[int, ...],
@@ -200,6 +242,7 @@ def segment(
     foreground: int | None = None,
     split_objects: bool = False,
     min_object_size: int = 64,
+    runs: int = 1,
     **params: Any,
 ) -> np.ndarray:
     """Segment one image (or one volume) without supervision.
@@ -241,6 +284,11 @@ def segment(
         honoured).
     min_object_size : int
         Instances: drop objects smaller than this many pixels/voxels.
+    runs : int
+        1 (default): one run. ``K > 1``: run the method with seeds ``seed .. seed + K - 1``
+        and return the consensus of the runs (each pixel gets the segment most runs agree
+        on; :func:`napari_useg.core.consensus.consensus`); :func:`iter_segment`'s last
+        snapshot also carries the per-pixel agreement map (an uncertainty output).
     **params
         Method parameters (see ``napari-useg methods``), overriding the preset.
 
@@ -269,7 +317,7 @@ def segment(
         image, method, preset=preset, channel_axis=channel_axis, seed=seed, device=device,
         preview_every=0, spatial_dims=spatial_dims, spacing=spacing, result=result,
         foreground=foreground, split_objects=split_objects, min_object_size=min_object_size,
-        **params,
+        runs=runs, **params,
     ):
         if progress:
             print(f"[{method}] {snap}", file=sys.stderr)

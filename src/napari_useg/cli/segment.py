@@ -19,7 +19,13 @@ from napari_useg.core.atomic import check_output
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
-from napari_useg.io import read_image, write_labels, write_overlay, write_ucm2
+from napari_useg.io import (
+    read_image,
+    write_agreement,
+    write_labels,
+    write_overlay,
+    write_ucm2,
+)
 from napari_useg.io.images import read_spacing
 from napari_useg.io.samples import sample_image
 
@@ -41,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.add_argument("--ucm", default=None, metavar="OUT.mat",
                         help="also write the result's hierarchy as a BSDS ucm2 .mat (every "
                              "granularity of one run; see docs/hierarchy.md)")
+    parser.add_argument("--agreement", default=None, metavar="OUT.tif",
+                        help="with --runs K > 1: also write the per-pixel agreement of the "
+                             "runs with their consensus (float32 TIFF, 1 = every run agrees)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_run_options(parser)
@@ -68,6 +77,16 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--ucm {ucm}: the file name must end in .mat")
     params = collect_params(args)
     opts = run_options(args, preview_every=0)
+    if args.agreement:
+        if opts.runs < 2:
+            raise ValueError("--agreement needs --runs K with K >= 2 (the agreement of K "
+                             "runs with their consensus)")
+        agreement_out = check_output(args.agreement, overwrite=args.overwrite, inputs=inputs)
+        if agreement_out.suffix.lower() not in (".tif", ".tiff"):
+            raise ValueError(f"--agreement {agreement_out}: the file name must end in .tif")
+        others = [out, *(Path(x) for x in (args.overlay, args.ucm) if x)]
+        if agreement_out.resolve() in {o.resolve() for o in others}:
+            raise ValueError(f"--agreement {agreement_out} is also another output")
     if opts.spacing is None and not args.sample and opts.spatial_dims == 3:
         spacing = read_spacing(args.image, opts.spatial_dims)
         if spacing is not None:
@@ -86,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
         "runtime_s": round(runtime, 3), "steps": snap.step, "stopped": snap.message,
         "source": "sample:chelsea" if args.sample else str(args.image),
         "spatial_dims": opts.spatial_dims, "spacing": opts.spacing, "result": opts.result,
+        "runs": opts.runs,
     }
     write_labels(out, snap.labels, overwrite=args.overwrite, metadata=meta)
     print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} steps, {runtime:.1f} s; "
           f"{snap.message})")
+    if args.agreement:
+        agreement = snap.info["agreement"]
+        write_agreement(args.agreement, agreement, overwrite=args.overwrite, metadata=meta)
+        print(f"wrote {args.agreement} (mean agreement {float(agreement.mean()):.3f})")
     if hierarchy is not None:
         write_ucm2(args.ucm, hierarchy.ucm2(), overwrite=args.overwrite)
         print(f"wrote {args.ucm} (hierarchy of {hierarchy.n_regions} regions)")

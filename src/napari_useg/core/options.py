@@ -33,7 +33,8 @@ import torch
 from napari_useg.core.device import resolve_device
 
 __all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed",
-           "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "SEGMENT_ONLY"]
+           "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "SEGMENT_ONLY",
+           "MAX_RUNS"]
 
 #: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
 NORMALISATIONS = ("dataset", "per_image", "per_image_dark")
@@ -41,7 +42,9 @@ NORMALISATIONS = ("dataset", "per_image", "per_image_dark")
 RESULTS = ("classes", "instances")
 #: Options only ``napari-useg segment`` offers (volumes and objects); other commands skip them.
 SEGMENT_ONLY = ("spatial_dims", "spacing", "result", "foreground", "split_objects",
-                "min_object_size")
+                "min_object_size", "runs")
+#: Most runs a consensus may combine.
+MAX_RUNS = 64
 
 
 def option(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,
@@ -192,6 +195,10 @@ class RunOptions:
         Split touching objects with a distance-transform watershed (honours ``spacing``).
     min_object_size : int
         Objects smaller than this many pixels/voxels are dropped.
+    runs : int
+        1: one run. ``K > 1``: the method runs with seeds ``seed .. seed + K - 1`` and the
+        result is their consensus, with a per-pixel agreement map
+        (:mod:`napari_useg.core.consensus`).
     """
 
     seed: int = option(0, "seed of every random choice; the same seed, input, device and "
@@ -221,6 +228,9 @@ class RunOptions:
                                         "transform watershed honouring the spacing", type=bool)
     min_object_size: int = option(64, "instances: drop objects smaller than this many "
                                       "pixels/voxels", type=int, metavar="N")
+    runs: int = option(1, "run the method with this many seeds (seed, seed+1, ...) and "
+                          "return their consensus plus a per-pixel agreement map in [0, 1] "
+                          "(an uncertainty output; K times the time)", type=int, metavar="K")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
@@ -238,6 +248,13 @@ class RunOptions:
         object.__setattr__(self, "split_objects", bool(self.split_objects))
         object.__setattr__(self, "min_object_size",
                            check_count("min_object_size", self.min_object_size))
+        runs = check_count("runs", self.runs, low=1)
+        if runs > MAX_RUNS:
+            raise ValueError(f"runs must be <= {MAX_RUNS}, got {runs}")
+        if self.seed + runs - 1 >= 2**63:
+            raise ValueError(f"seed + runs - 1 must be < 2**63 (seeds of the runs), got seed "
+                             f"{self.seed} and runs {runs}")
+        object.__setattr__(self, "runs", runs)
         object.__setattr__(self, "device", _check_device(self.device))
         if self.preset is not None and not isinstance(self.preset, str):
             raise TypeError(f"preset must be a name (string), got {self.preset!r}")

@@ -15,7 +15,7 @@ from napari_useg.io.bsds import (
     write_ucm2,
 )
 from napari_useg.io.datasets import Dataset, Sample, load_dataset
-from napari_useg.io.images import read_image, write_labels, write_overlay
+from napari_useg.io.images import read_image, write_agreement, write_labels, write_overlay
 
 __all__ = [
     "BSDSFormatError",
@@ -28,6 +28,7 @@ __all__ = [
     "read_image",
     "read_segs",
     "read_ucm2",
+    "write_agreement",
     "write_ucm2",
     "write_bsds_gt",
     "write_labels",

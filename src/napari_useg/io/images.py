@@ -190,6 +190,40 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, overwrite: bool
     return path
 
 
+def write_agreement(path: str | os.PathLike, agreement: np.ndarray, *,
+                    overwrite: bool = False, metadata: dict[str, Any] | None = None) -> Path:
+    """Write an agreement (uncertainty) map as a ``float32`` TIFF, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination, ``.tif`` or ``.tiff``.
+    agreement : numpy.ndarray
+        Values in ``[0, 1]`` (:func:`napari_useg.core.consensus.agreement_map`).
+    overwrite : bool
+        Replace an existing file.
+    metadata : dict, optional
+        JSON-serialisable description stored in the ImageDescription.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not a TIFF one or a value lies outside ``[0, 1]``.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ValueError(f"cannot write the agreement map to {path}: it is a float image, "
+                         "the file name must end in .tif or .tiff")
+    values = np.asarray(agreement, dtype=np.float32)
+    if values.size and not (np.isfinite(values).all() and values.min() >= 0
+                            and values.max() <= 1):
+        raise ValueError("agreement values must lie in [0, 1]")
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(tmp, values, compression="zlib",
+                         description=json.dumps(metadata or {}, default=str), metadata=None)
+    return path
+
+
 def write_overlay(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray, *,
                   channel_axis: int | None = None, overwrite: bool = False,
                   alpha: float = 0.35) -> Path:

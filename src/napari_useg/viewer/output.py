@@ -256,3 +256,43 @@ def put_derived_layer(viewer: Any, data: np.ndarray, name: str, like: Any, kind:
         return existing
     return viewer.add_labels(data, name=name, scale=like.scale, translate=like.translate,
                              metadata=meta, **kwargs)
+
+
+def put_agreement_layer(viewer: Any, job: Any, labels_layer: Any) -> Any | None:
+    """Show a consensus run's agreement map as an Image layer under its Labels layer.
+
+    Adds (or refreshes, when napari-useg made it) the layer
+    ``"<labels layer name> agreement"``: values in ``[0, 1]`` (1: every run drew the
+    consensus segment there), the Labels layer's scale and translate, placed directly
+    beneath that layer so the labels stay on top.
+
+    Parameters
+    ----------
+    viewer : napari viewer
+    job : napari_useg.viewer.segment_job.SegmentationJob
+        A finished job; nothing is added when it has no ``agreement`` (``runs`` was 1).
+    labels_layer : napari.layers.Labels
+        The layer holding the job's result.
+
+    Returns
+    -------
+    napari.layers.Image or None
+    """
+    agreement = getattr(job, "agreement", None)
+    if agreement is None:
+        return None
+    name = f"{labels_layer.name} agreement"
+    meta = {META_KEY: {"derived": "agreement", "runs": job.options.runs,
+                       "source": job.source.name, "labels": labels_layer.name}}
+    existing = next((lay for lay in viewer.layers if lay.name == name
+                     and lay.metadata.get(META_KEY, {}).get("derived") == "agreement"), None)
+    if existing is not None:
+        existing.data = agreement
+        existing.metadata = {**existing.metadata, **meta}
+        existing.scale, existing.translate = labels_layer.scale, labels_layer.translate
+        return existing
+    layer = viewer.add_image(agreement, name=name, colormap="magma", contrast_limits=(0.0, 1.0),
+                             scale=labels_layer.scale, translate=labels_layer.translate,
+                             metadata=meta)
+    viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(labels_layer))
+    return layer

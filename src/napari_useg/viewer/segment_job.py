@@ -50,7 +50,7 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
 from napari_useg.viewer.jobs import Job, JobProgress, align_to, run_options
-from napari_useg.viewer.output import LabelsWriter, choose_output
+from napari_useg.viewer.output import LabelsWriter, choose_output, put_agreement_layer
 from napari_useg.viewer.sources import LayerSource, resolve_layer, source_from_layers
 
 __all__ = ["SegmentationJob", "make_job", "run_on_layer"]
@@ -84,6 +84,9 @@ class SegmentationJob(Job):
         :func:`napari_useg.viewer.granularity.recut`. Kept here, never in layer metadata.
     result : numpy.ndarray or None
         The labels of the whole source once :meth:`iter` finished (not after a stop).
+    agreement : numpy.ndarray or None
+        With ``options.runs > 1``: the per-pixel agreement of the runs with their
+        consensus (``float32`` in ``[0, 1]``, the output's shape), filled slice by slice.
     """
 
     source: LayerSource
@@ -97,6 +100,7 @@ class SegmentationJob(Job):
     hierarchies: dict[tuple[int, ...], Hierarchy] = field(default_factory=dict, init=False,
                                                           repr=False)
     result: np.ndarray | None = field(default=None, init=False, repr=False)
+    agreement: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def output_name(self) -> str:
@@ -131,6 +135,7 @@ class SegmentationJob(Job):
         out = np.zeros(self.out_shape, dtype=np.int32)
         self.hierarchies = {}
         self.result = None
+        self.agreement = None
         prev: np.ndarray | None = None
         for i, index in enumerate(self.source.indices()):
             ref = prev
@@ -147,6 +152,11 @@ class SegmentationJob(Job):
                             hier = snap.info.get("hierarchy")
                             if isinstance(hier, Hierarchy) and hier.shape == labels.shape:
                                 self.hierarchies[index] = hier
+                            agreement = snap.info.get("agreement")
+                            if agreement is not None:
+                                if self.agreement is None:
+                                    self.agreement = np.ones(self.out_shape, np.float32)
+                                self.agreement[index] = agreement
                     total = max(int(snap.total), 1)
                     step = total if snap.done else min(int(snap.step), total)
                     p = JobProgress((i + step / total) / n, i, n, index, snap, labels)
@@ -187,6 +197,7 @@ class SegmentationJob(Job):
             "mode": "volume" if self.source.spatial_dims == 3 else "slices",
             "spacing": list(opts.spacing) if opts.spacing is not None else None,
             "result": opts.result,
+            "runs": opts.runs,
         }
         if labels is not None:
             meta["n_labels"] = int(np.unique(labels[labels > 0]).size)
@@ -336,7 +347,9 @@ def run_on_layer(
     progress : bool
         Print one line per slice to stderr.
     **kwargs
-        Run options (see ``options``) and method parameters overriding the preset.
+        Run options (see ``options``) and method parameters overriding the preset;
+        ``runs=K`` (``K > 1``) also adds the Image layer ``"<image> <method> agreement"``
+        (:func:`napari_useg.viewer.output.put_agreement_layer`).
 
     Returns
     -------
@@ -363,4 +376,6 @@ def run_on_layer(
         writer.track(p)
         if progress and p.snap is not None and p.snap.done:
             print(f"[{method}] {p.describe()} {p.snap.message}", file=sys.stderr)
-    return writer.finish("done", labels=p.result)
+    out = writer.finish("done", labels=p.result)
+    put_agreement_layer(viewer, job, out)
+    return out

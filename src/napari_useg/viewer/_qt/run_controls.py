@@ -17,7 +17,7 @@ from magicgui.widgets import ComboBox, SpinBox
 from magicgui.widgets.bases import ValueWidget
 
 from napari_useg.core.device import available_devices
-from napari_useg.core.options import OptionInfo, RunOptions, option_infos
+from napari_useg.core.options import MAX_RUNS, OptionInfo, RunOptions, option_infos
 
 __all__ = ["RunControls", "NO_AXIS", "NO_PRESET", "axis_choices"]
 
@@ -28,7 +28,7 @@ NO_PRESET = "(defaults)"
 
 #: Ranges of the integer options' spin boxes (the values are checked by the options).
 _RANGES = {"seed": (0, 2**31 - 1), "preview_every": (0, 10000),
-           "checkpoint_every": (1, 100000)}
+           "checkpoint_every": (1, 100000), "runs": (1, MAX_RUNS)}
 #: Options whose choices depend on the widget's state (the method, the layers).
 _DYNAMIC = ("preset", "channel_axis")
 

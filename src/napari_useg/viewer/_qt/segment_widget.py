@@ -42,7 +42,7 @@ from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_cho
 from napari_useg.viewer._qt.worker import JobWorker
 from napari_useg.viewer.granularity import granularity_range, recut
 from napari_useg.viewer.jobs import JobProgress
-from napari_useg.viewer.output import LabelsWriter, choose_output
+from napari_useg.viewer.output import LabelsWriter, choose_output, put_agreement_layer
 from napari_useg.viewer.segment_job import SegmentationJob, make_job
 from napari_useg.viewer.sources import describe_reading, guess_channel_axis, source_from_layers
 from napari_useg.viewer.timing import estimate_seconds, estimate_text, eta_text
@@ -146,12 +146,17 @@ class SegmentWidget(ScrollingDock):
             values={"preview_every": 5},
         )
         self.mode_controls = RunControls(
-            RunOptions, ["spatial_dims"], labels={"spatial_dims": "mode (2: slices, 3: volume)"},
+            RunOptions, ["spatial_dims", "runs"],
+            labels={"spatial_dims": "mode (2: slices, 3: volume)", "runs": "runs (consensus)"},
             tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
                                       "(kmeans, otsu, kanezaki; the layer's scale is the "
-                                      "voxel spacing)"},
+                                      "voxel spacing)",
+                      "runs": "1: one run. K > 1: K runs with seeds seed..seed+K-1, the "
+                              "result is their consensus and an 'agreement' Image layer "
+                              "shows where they agree (1) or not: K times the time"},
         )
         self.mode = self.mode_controls["spatial_dims"]
+        self.runs = self.mode_controls["runs"]
         self.channel_axis = self.run_controls["channel_axis"]
         self.preset = self.run_controls["preset"]
         self.seed = self.run_controls["seed"]
@@ -190,6 +195,7 @@ class SegmentWidget(ScrollingDock):
         self.method.changed.connect(self._on_method_changed)
         self.preset.changed.connect(self._apply_preset)
         self.device.changed.connect(self._update_estimate)
+        self.runs.changed.connect(self._update_estimate)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.segments.changed.connect(self._on_segments)
@@ -212,8 +218,9 @@ class SegmentWidget(ScrollingDock):
         buttons.margins = (0, 0, 0, 0)
         self.top.extend([self.image, self.extra_channels, self.channel_axis, self.reading,
                          self.method, self.summary, self.preset])  # key parameters follow
-        self.advanced.body.extend([self.mode, self.seed, self.device, self.preview_every,
-                                   self.keep_both])  # after the other parameters
+        # after the other parameters
+        self.advanced.body.extend([self.mode, self.runs, self.seed, self.device,
+                                   self.preview_every, self.keep_both])
         self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
                           self.status, self.segments, self.advanced])
         for w in (self.image, self.method, self.preset, self.channel_axis, self.mode,
@@ -305,6 +312,8 @@ class SegmentWidget(ScrollingDock):
         preset = self.run_controls.values()["preset"] or m.default_preset
         seconds = estimate_seconds(m.name, preset, self.param_values(), src.out_shape,
                                    device=device, n_slices=src.n_slices)
+        if seconds is not None:
+            seconds *= int(self.runs.value)
         self.estimate.value = estimate_text(seconds, device)
         self.estimate.visible = bool(self.estimate.value)
 
@@ -463,6 +472,7 @@ class SegmentWidget(ScrollingDock):
             return
         layer = self.writer.finish("done", labels=p.result)
         self._offer_granularity(self.writer.job, layer)
+        agreement = put_agreement_layer(self.viewer, self.writer.job, layer)
         meta = layer.metadata["napari_useg"]
         self.progress.value = _PROGRESS_MAX
         text = f"done in {meta['runtime']:.1f} s: {meta.get('n_labels', 0)} labels in " \
@@ -473,6 +483,8 @@ class SegmentWidget(ScrollingDock):
             text += f"; stopped early at step {snap.step} of {snap.total}: {why}"
         elif meta["message"]:
             text += f". {meta['message']}"
+        if agreement is not None:
+            text += f"; agreement of the runs in {agreement.name!r}"
         self.status.value = text
 
     def _offer_granularity(self, job: SegmentationJob, layer: Any) -> None:
