@@ -123,8 +123,8 @@ def main() -> None:
     viewer = new_viewer(napari)
     viewer.open_sample("napari-useg", "nuclei")
     viewer.layers["nuclei ground truth"].visible = False
-    _, mod = viewer.window.add_plugin_dock_widget("napari-useg",
-                                                  "Train and apply a model (IIC, InMARS)")
+    _, mod = viewer.window.add_plugin_dock_widget(
+        "napari-useg", "Train and apply a model (IIC, InMARS, DFC reference)")
     mod.method.value = "iic"
     mod.preset.value = "fast"
     mod.params["steps"].value = STEPS

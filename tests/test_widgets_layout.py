@@ -72,8 +72,8 @@ def test_segment_widget_run_visible_at_1366x768(make_napari_viewer, qtbot):
 
 
 def test_model_widget_train_visible_at_1366x768(make_napari_viewer, qtbot):
-    viewer, dock, widget = dock_at_laptop_size(make_napari_viewer, qtbot,
-                                               "Train and apply a model (IIC, InMARS)")
+    viewer, dock, widget = dock_at_laptop_size(
+        make_napari_viewer, qtbot, "Train and apply a model (IIC, InMARS, DFC reference)")
     for name in widget.method.choices:
         widget.method.value = name
         settle(qtbot, 50)

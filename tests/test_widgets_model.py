@@ -25,7 +25,7 @@ TINY = {"iic": dict(steps=3, width=0.125, input_size=16, batch_size=2, device="c
                        superpixels=12, device="cpu"),
         "dfc_ref": dict(max_iter=3, n_features=8, n_clusters=8, work_size=16, batch_size=2,
                         device="cpu")}
-WIDGET = "Train and apply a model (IIC, InMARS)"
+WIDGET = "Train and apply a model (IIC, InMARS, DFC reference)"
 TIMEOUT = 30_000  # ms
 
 

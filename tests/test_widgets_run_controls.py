@@ -34,7 +34,7 @@ def test_both_widgets_build_their_run_controls_from_the_declarations(make_napari
     assert (opts.seed, opts.channel_axis, opts.preview_every) == (4, 0, 5)
     assert seg.make_job().options == opts
 
-    model = dock(viewer, "Train and apply a model (IIC, InMARS)")
+    model = dock(viewer, "Train and apply a model (IIC, InMARS, DFC reference)")
     fit = {i.name: i for i in option_infos(FitOptions)}
     assert tuple(model.normalisation.choices) == NORMALISATIONS == fit["normalisation"].choices
     model.seed.value = 2
