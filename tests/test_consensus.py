@@ -206,3 +206,17 @@ def test_run_on_layer_adds_agreement_layer_under_the_labels():
     assert len(viewer.layers) == n  # refreshed, not duplicated
     run_on_layer(viewer, "img", method="kmeans", n_clusters=3, window=1)
     assert len(viewer.layers) == n  # a single run adds none
+
+
+def test_runs_of_varying_object_size_keep_the_object():
+    """Two-class runs whose foreground grows and shrinks from seed to seed (as volume runs
+    do): renaming by raw overlap would send a large foreground to the reference's
+    background (it covers more of it), and the object would vanish from the vote."""
+    yy, xx = np.mgrid[:64, :64]
+    d2 = (yy - 32) ** 2 + (xx - 32) ** 2
+    runs = [np.where(d2 <= r * r, 2, 1) for r in (10, 6, 7, 12, 5)]
+    out, agreement = consensus(runs, min_size=1)
+    assert out.max() == 2
+    fg = out == out[32, 32]
+    assert (d2 <= 36).sum() <= fg.sum() <= (d2 <= 100).sum()
+    assert agreement[32, 32] > agreement[0, 0] - 0.5  # the object is not the unsure part

@@ -3,9 +3,10 @@
 Runs of a learned method with different seeds give different partitions. The consensus
 here is relabel-and-vote (the "voting" combination of Dudoit and Fridlyand 2003): the
 run that agrees best with the others (highest mean adjusted Rand index, the medoid) is
-the reference; every run's segments are renamed to the reference segment they overlap
-most (a many-to-one renaming, so a run that splits a reference segment still votes for
-it); each pixel takes the label most runs give it (ties go to the reference). Segments
+the reference; every run's segments are renamed to the reference segment of highest
+intersection over union with them (a many-to-one renaming, so a run that splits a
+reference segment still votes for it, and IoU rather than raw overlap, so a small
+segment is not renamed to a large one that merely covers it); each pixel takes the label most runs give it (ties go to the reference). Segments
 of the result smaller than ``min_size`` pixels are absorbed by their nearest neighbour.
 Linking pixels that most runs group together (evidence accumulation) would be the other
 classical choice, but linked through neighbours it chains across every boundary that
@@ -69,6 +70,18 @@ def _dense(run: np.ndarray) -> tuple[np.ndarray, int]:
 def _overlap(a: np.ndarray, na: int, b: np.ndarray, nb: int) -> np.ndarray:
     """``na x nb`` pixel counts of every label pair of two dense label vectors."""
     return np.bincount(a * nb + b, minlength=na * nb).reshape(na, nb)
+
+
+def _best_match(ids: np.ndarray, n: int, ref_ids: np.ndarray, n_ref: int) -> np.ndarray:
+    """For each label of a run, the reference label of highest intersection over union.
+
+    IoU rather than the raw overlap: a small segment lying mostly inside a large one of the
+    reference would otherwise be renamed to it whenever the large one covers more of it
+    than the segment's own counterpart, and votes would drift towards large segments.
+    """
+    inter = _overlap(ids, n, ref_ids, n_ref).astype(np.float64)
+    union = inter.sum(axis=1, keepdims=True) + inter.sum(axis=0, keepdims=True) - inter
+    return (inter / union).argmax(axis=1)
 
 
 def _medoid(dense: list[tuple[np.ndarray, int]]) -> int:
@@ -164,9 +177,8 @@ def consensus(label_maps: Sequence[np.ndarray], *, min_size: int = 64,
     ref = _medoid(dense)
     ref_ids, n_ref = dense[ref]
     order = [ref] + [i for i in range(len(dense)) if i != ref]  # the reference first
-    # every run's segments renamed to the reference segment they overlap most
-    renamed = np.stack([_overlap(*dense[i], ref_ids, n_ref).argmax(axis=1)[dense[i][0]]
-                        for i in order])
+    # every run's segments renamed to the reference segment of highest IoU with them
+    renamed = np.stack([_best_match(*dense[i], ref_ids, n_ref)[dense[i][0]] for i in order])
     counts = np.stack([(renamed == r).sum(axis=0) for r in renamed])  # runs agreeing with run r
     choice = counts.argmax(axis=0)  # first maximum: the reference wins ties
     labels = np.take_along_axis(renamed, choice[None], axis=0)[0].reshape(shape) + 1
