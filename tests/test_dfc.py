@@ -158,6 +158,9 @@ def test_min_labels_becomes_the_number_of_scribble_classes():
     assert "min_labels 2" in snaps[-1].message  # not the 5 asked for: 2 scribble classes
     assert snaps[-1].info["scribble_ids"] == [1, 2]
     assert hungarian_accuracy(snaps[-1].labels, gt) >= 0.95
+    # the fast preset's hierarchy cut does not replace the scribbled classes' ids
+    assert "scribbled classes (no hierarchy cut" in snaps[-1].message
+    assert set(np.unique(snaps[-1].labels)) <= {1, 2}
     assert np.bincount(snaps[-1].labels[gt == 2]).argmax() == 2
 
 

@@ -129,10 +129,11 @@ def test_backprop_methods_put_the_hierarchy_in_the_final_snapshot() -> None:
         *_, last = iter_segment(img, method, max_iter=4, n_features=8, n_clusters=8)
         h = last.info["hierarchy"]
         assert isinstance(h, Hierarchy)
-        if method == "kanezaki":  # the fast preset's result is the hierarchy's cut
+        if method in ("kanezaki", "dfc"):  # the fast preset's result is the hierarchy's cut
             assert h.default_threshold == 0.625
             assert _same_partition(last.labels, h.labels)
-        else:  # DFC and MMT keep their own labels
+            assert "result: its hierarchy cut at 0.625" in last.message
+        else:  # MMT keeps its own labels
             assert h.default_threshold == 0.0
     # the three regions are recovered by cutting kanezaki's hierarchy at 3 regions
     res = segment_hierarchy(img, "kanezaki")

@@ -6,8 +6,9 @@ run that agrees best with the others (highest mean adjusted Rand index, the medo
 the reference; every run's segments are renamed to the reference segment of highest
 intersection over union with them (a many-to-one renaming, so a run that splits a
 reference segment still votes for it, and IoU rather than raw overlap, so a small
-segment is not renamed to a large one that merely covers it); each pixel takes the label most runs give it (ties go to the reference). Segments
-of the result smaller than ``min_size`` pixels are absorbed by their nearest neighbour.
+segment is not renamed to a large one that merely covers it); each pixel takes the
+label most runs give it (ties go to the reference). Segments of the result smaller than
+``min_size`` pixels are absorbed by their nearest neighbour.
 Linking pixels that most runs group together (evidence accumulation) would be the other
 classical choice, but linked through neighbours it chains across every boundary that
 moves between runs (a 2-of-3 majority holds on each side of a moving boundary), so a
