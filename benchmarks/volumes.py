@@ -29,6 +29,13 @@ the learned methods depend on the seed.
     OMP_NUM_THREADS=1 python benchmarks/volumes.py --volumes bbbc050_8cell --methods otsu
     OMP_NUM_THREADS=1 python benchmarks/volumes.py --methods kanezaki-volume --seeds 5 \
         --split-classes
+    OMP_NUM_THREADS=1 python benchmarks/volumes.py --synthetic 256 512 512 \
+        --methods otsu kanezaki-volume                  # size: time and peak memory
+
+``--synthetic Z Y X`` replaces the shared volumes by one made here (no data needed): bright
+balls (nuclei, radius 12 voxels in x and y) on a dark noisy background, voxel spacing
+(2, 1, 1), and their ids as the annotation; with it the script also prints the memory
+estimate the library checks before a Kanezaki run.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from skimage.measure import label as connected
 
 from napari_useg import align_labels, segment
 from napari_useg.core.instances import instances
+from napari_useg.core.registry import get_method
 from napari_useg.io.images import read_spacing
 from napari_useg.metrics import hungarian_accuracy
 from napari_useg.metrics.instances import instance_scores
@@ -82,6 +90,25 @@ class PeakMemory:
     @property
     def mib(self) -> float:
         return (self.peak - self.base) / 2**20
+
+
+def synthetic_volume(shape: tuple[int, int, int], n_balls: int, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """``uint8`` volume of ``n_balls`` bright balls, their ids, and the spacing (2, 1, 1)."""
+    rng = np.random.default_rng(seed)
+    spacing = (2.0, 1.0, 1.0)
+    radius = 12.0
+    truth = np.zeros(shape, np.int32)
+    half = np.array([radius / spacing[0], radius, radius])
+    centres = rng.uniform(half + 1, np.array(shape) - half - 1, (n_balls, 3))
+    for i, c in enumerate(centres, start=1):  # a few dozen balls, each in its own box
+        box = tuple(slice(int(ci - h), int(ci + h) + 2) for ci, h in zip(c, half, strict=True))
+        z, y, x = np.ogrid[box]
+        inside = ((z - c[0]) * spacing[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= radius ** 2
+        truth[box][inside] = i
+    vol = np.where(truth > 0, 180.0, 30.0).astype(np.float32)
+    vol += rng.normal(0.0, 10.0, shape).astype(np.float32)
+    return np.clip(vol, 0, 255).astype(np.uint8), truth, spacing
 
 
 def otsu_reference(raw: np.ndarray) -> np.ndarray:
@@ -129,6 +156,19 @@ def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int
     return instances(classes, spacing=spacing, split=split)
 
 
+def _shared_volumes(data: Path, names: list[str] | None) -> list[tuple]:
+    """``(name, raw, truth, spacing)`` of the shared volumes (all, or those named)."""
+    manifest = json.loads((data / "manifest.json").read_text())
+    out = []
+    for vol in manifest["volumes"]:
+        if names and vol["name"] not in names:
+            continue
+        spacing = read_spacing(data / vol["image"]) or tuple(vol["spacing_zyx_um"])
+        out.append((vol["name"], tifffile.imread(data / vol["image"]),
+                    tifffile.imread(data / vol["mask"]), spacing))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -141,18 +181,23 @@ def main() -> None:
                              "watershed (with the spacing)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also append rows here")
+    parser.add_argument("--synthetic", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                        help="one synthetic volume of this shape instead of the shared ones")
+    parser.add_argument("--balls", type=int, default=60, help="balls in --synthetic")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    manifest = json.loads((args.data / "manifest.json").read_text())
+    if args.synthetic:
+        made = synthetic_volume(tuple(args.synthetic), args.balls, args.seed)
+        volumes = [("synthetic_" + "x".join(map(str, args.synthetic)), *made)]
+        method = get_method("kanezaki")
+        need = method.memory_needed(made[0].shape, 1, method.build("volume"))
+        print(f"Kanezaki volume preset, estimated memory: {need / 2**20:.0f} MiB")
+    else:
+        volumes = _shared_volumes(args.data, args.volumes)
     print(f"torch threads {torch.get_num_threads()}; load {psutil.getloadavg()}")
     print(f"{'volume':22s} {'method':16s} {'time s':>7s} {'peak MiB':>8s} {'objects':>7s} "
           f"{'F1@0.5':>6s} {'mF1':>6s} {'Hung.':>6s}")
-    for vol in manifest["volumes"]:
-        if args.volumes and vol["name"] not in args.volumes:
-            continue
-        raw = tifffile.imread(args.data / vol["image"])
-        truth = tifffile.imread(args.data / vol["mask"])
-        spacing = read_spacing(args.data / vol["image"]) or tuple(vol["spacing_zyx_um"])
+    for name, raw, truth, spacing in volumes:
         for method in args.methods:
             rows = []
             for seed in range(args.seed, args.seed + args.seeds):
@@ -163,7 +208,7 @@ def main() -> None:
                 scores = instance_scores(objects, truth)
                 hung = hungarian_accuracy((objects > 0).astype(np.int8),
                                           (truth > 0).astype(np.int8))
-                row = {"volume": vol["name"], "method": method, "seed": seed,
+                row = {"volume": name, "method": method, "seed": seed,
                        "split": args.split_classes, "seconds": round(seconds, 2),
                        "peak_mib": round(mem.mib, 1), "objects": scores.n_pred,
                        "true_objects": scores.n_true, "f1_50": round(scores.f1_50, 3),
@@ -178,7 +223,7 @@ def main() -> None:
             if len(rows) > 1:
                 mean = {k: float(np.mean([r[k] for r in rows]))
                         for k in ("seconds", "f1_50", "mean_f1", "hungarian")}
-                print(f"{vol['name']:22s} {method:16s} {mean['seconds']:7.1f} {'':8s} "
+                print(f"{name:22s} {method:16s} {mean['seconds']:7.1f} {'':8s} "
                       f"{'':7s} {mean['f1_50']:6.3f} {mean['mean_f1']:6.3f} "
                       f"{mean['hungarian']:6.3f}  mean of {len(rows)} seeds", flush=True)
 

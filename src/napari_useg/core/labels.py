@@ -33,6 +33,15 @@ def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
            [1, 3]], dtype=int32)
     """
     labels = np.asarray(labels)
+    if labels.size and labels.dtype.kind in "ui":
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo >= 0 and hi < max(2 * labels.size, 1 << 16):
+            # ids in a compact range: a lookup table instead of np.unique's sort, so a
+            # large volume costs its int32 result and no int64 temporaries
+            present = np.zeros(hi + 1, dtype=bool)
+            present[labels] = True
+            lut = (np.cumsum(present, dtype=np.int64) - 1 + start).astype(np.int32)
+            return lut[labels]
     _, inverse = np.unique(labels.ravel(), return_inverse=True)
     return (inverse.reshape(labels.shape) + start).astype(np.int32)
 

@@ -292,9 +292,10 @@ def memory(shape: tuple[int, ...], n_channels: int, p: KanezakiParams) -> int:
     side = p.patch_size or max(shape)
     patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
     per_voxel = 4 * (3 * p.n_conv * p.n_features + 5 * p.n_clusters + n_channels) * 2
-    # per voxel of the volume: SLIC's float64 image, distances and labels, the int64
-    # supervoxel ids and their renumbering, the int64 argmax and the voted labels
-    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=96)
+    # per voxel of the volume, at the peak (inside SLIC): the prepared data, SLIC's
+    # copies of it, its coordinate grid, distances and int64 labels; measured 44 bytes
+    # per voxel with one channel (benchmarks/volumes.py --synthetic, docs/volumes.md)
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=52)
 
 
 METHOD = register(

@@ -62,17 +62,21 @@ def predict_volume_labels(net: nn.Module, data: np.ndarray, tile: tuple[int, ...
     Returns
     -------
     numpy.ndarray
-        ``int64`` labels of shape ``(Z, Y, X)``.
+        Labels of shape ``(Z, Y, X)``, in the smallest unsigned integer type that holds
+        the network's output channels (``uint8`` up to 256: a large volume's labels
+        cost one byte per voxel).
     """
     was_training = net.training
     net.eval()
-    out = np.empty(data.shape[:-1], dtype=np.int64)
+    out: np.ndarray | None = None
     try:
         for window, core in clipped_windows(data.shape[:-1], tile, halo):
             resp = net(volume_tensor(data[window], device))[0]
             labels = resp.argmax(dim=0).cpu().numpy()
+            if out is None:
+                out = np.empty(data.shape[:-1], dtype=np.min_scalar_type(resp.shape[0] - 1))
             out[tuple(slice(w.start + c.start, w.start + c.stop)
                       for w, c in zip(window, core, strict=True))] = labels[core]
     finally:
         net.train(was_training)
-    return out
+    return out if out is not None else np.zeros(data.shape[:-1], dtype=np.uint8)
