@@ -8,9 +8,9 @@ Two stages, so the network runs once per image and configuration:
     response (captured where the method builds its hierarchy) in ``--cache``.
 ``score``
     Builds hierarchies from the cache under a grid of hierarchy options (``regions``,
-    ``region_scale``, ``feature_weight``; regions ``felzenszwalb`` here is the library's
-    ``intersect``, ``colour_only`` / ``fz_only`` the library's ``felzenszwalb``) and scores
-    each at evenly spaced thresholds:
+    ``region_scale``, ``feature_weight``, ``heights``; regions ``felzenszwalb`` here is
+    the library's ``intersect``, ``colour_only`` / ``fz_only`` the library's
+    ``felzenszwalb``) and scores each at evenly spaced thresholds:
     Hungarian (mean over annotators, then images), covering (BSDS, pooled) and segment
     AP@0.5 (pooled), ODS over the thresholds, plus the method's own labels.
 
@@ -83,7 +83,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         mod.method_hierarchy = capture
     params = _parse(args.param)
     opts = RunOptions(seed=args.seed, preset=args.preset, preview_every=0, device="cpu")
-    for i in _ids(args.n, Path(args.data)):
+    ids = _ids(args.n, Path(args.data))
+    for i in reversed(ids) if args.reverse else ids:
         dest = cache / f"{i}.npz"
         if dest.exists():
             continue
@@ -137,7 +138,20 @@ def _figures(per_image: list[dict]) -> tuple[float, float, float, float, int]:
                               0.5).ap for k in range(n_t)])
     n = np.mean([p["n"] for p in per_image], axis=0)
     k = int(np.argmax(cov))
-    return float(hung.max()), float(cov.max()), float(ap.max()), float(n[k]), k
+    best = (int(np.argmax(hung)), k, int(np.argmax(ap)))
+    return float(hung.max()), float(cov.max()), float(ap.max()), float(n[k]), best
+
+
+def _print_curve(per_image: list[dict], thresholds: np.ndarray) -> None:
+    """Hungarian, covering, segment AP@0.5 and mean regions at every threshold."""
+    per_image = [{k: v[:-1] for k, v in p.items()} for p in per_image]
+    hung = np.mean([p["hung"] for p in per_image], axis=0)
+    cov = np.sum([p["cnt_r"] for p in per_image], axis=0) / np.sum(
+        [p["sum_r"] for p in per_image], axis=0)
+    n = np.mean([p["n"] for p in per_image], axis=0)
+    for k, t in enumerate(thresholds):
+        ap = segment_pr(SegmentMatches.concatenate([p["segs"][k] for p in per_image]), 0.5).ap
+        print(f"|   threshold {t:.3f} | {hung[k]:.3f} | {cov[k]:.3f} | {ap:.3f} | {n[k]:.1f} | |")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -151,7 +165,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     grid = list(itertools.product(args.regions.split(","),
                                   [float(s) for s in args.scales.split(",")],
                                   [float(w) for w in args.weights.split(",")],
-                                  [float(e) for e in args.edge_powers.split(",")]))
+                                  [float(e) for e in args.edge_powers.split(",")],
+                                  args.heights.split(",")))
     grid = [g for g in grid if g[0] != "result" or g[1] == float(args.scales.split(",")[0])]
     results: dict = {g: [] for g in grid}
     own = []
@@ -167,34 +182,39 @@ def cmd_score(args: argparse.Namespace) -> None:
         own.append(_score_image([labels], gts))
         resp = torch.from_numpy(d["response"].astype(np.float32))
         edges = colour_edges(img.data, img.is_rgb)
-        for regions, scale, weight, power in grid:
+        for regions, scale, weight, power, heights in grid:
             maps = [labels] if regions not in ("colour_only", "fz_only") else []
             if regions in ("felzenszwalb", "intersect", "colour_only", "fz_only"):
                 key = (i, scale)
                 if key not in fz_cache:
-                    fz_cache[key] = felzenszwalb(img.data, scale=scale, sigma=0.8, min_size=20,
+                    fz_cache[key] = felzenszwalb(img.data, scale=scale, sigma=0.8,
+                                                 min_size=args.min_size,
                                                  channel_axis=-1)
                 maps.append(fz_cache[key])
             feats = _hierarchy.hierarchy_features(img, resp, weight)
-            h = build_hierarchy(fine_regions(*maps), feats, edges=edges, edge_power=power)
+            h = build_hierarchy(fine_regions(*maps), feats, edges=edges, edge_power=power,
+                                heights=heights)
             cuts = [h.cut(threshold=t) for t in thresholds]
             cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))
-            results[(regions, scale, weight, power)].append(_score_image(cuts, gts))
+            results[(regions, scale, weight, power, heights)].append(_score_image(cuts, gts))
         print(f"{i} done", flush=True)
     hung = np.mean([o["hung"][0] for o in own])
     cov = np.sum([o["cnt_r"][0] for o in own]) / np.sum([o["sum_r"][0] for o in own])
     ap = segment_pr(SegmentMatches.concatenate([o["segs"][0] for o in own]), 0.5).ap
     print(f"\n{len(files)} images, {np.mean(secs):.1f} s/image (network run)")
     print("| hierarchy | Hungarian ODS | covering ODS | AP@0.5 ODS | regions at cov. ODS | "
-          "cov. ODS threshold |")
+          "ODS thresholds (Hungarian, covering, AP) |")
     print("|---|---|---|---|---|---|")
     print(f"| method's own labels | {hung:.3f} | {cov:.3f} | {ap:.3f} | "
           f"{np.mean([o['n'][0] for o in own]):.1f} | - |")
     for g, per in results.items():
         hb, cb, ab, n, k = _summary(per)
-        print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} edge power={g[3]:g} | "
+        print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} edge power={g[3]:g} "
+              f"heights={g[4]} | "
               f"{hb:.3f} | {cb:.3f} | "
-              f"{ab:.3f} | {n:.1f} | {thresholds[k]:.3f} |")
+              f"{ab:.3f} | {n:.1f} | {', '.join(f'{thresholds[j]:.3f}' for j in k)} |")
+        if args.curve:
+            _print_curve(per, thresholds)
         hb, cb, ab, n, _ = _gap(per)
         print(f"| same, longest-lived cut with {args.kmin}-{args.kmax} regions | {hb:.3f} | "
               f"{cb:.3f} | {ab:.3f} | {n:.1f} | - |")
@@ -208,12 +228,19 @@ def main() -> None:
     r.add_argument("--preset", default=None)
     r.add_argument("--param", action="append", default=[])
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--reverse", action="store_true",
+                   help="images in reverse order (a second process shares the cache)")
     s = sub.add_parser("score")
     s.add_argument("--regions", default="result,felzenszwalb")
     s.add_argument("--scales", default="100")
     s.add_argument("--weights", default="0,1")
     s.add_argument("--nthresh", type=int, default=25)
+    s.add_argument("--min-size", type=int, default=20, help="Felzenszwalb min_size")
+    s.add_argument("--curve", action="store_true",
+                   help="also print every threshold's figures for each hierarchy")
     s.add_argument("--edge-powers", default="0")
+    s.add_argument("--heights", default="per_pixel",
+                   help="comma-separated build_hierarchy heights: per_pixel, last")
     s.add_argument("--kmin", type=int, default=3)
     s.add_argument("--kmax", type=int, default=30)
     for p in (r, s):

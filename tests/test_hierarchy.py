@@ -87,6 +87,24 @@ def test_synthetic_regions_recovered() -> None:
         assert hungarian_accuracy(h.cut(n_segments=4), truth) > 0.99
 
 
+def test_per_pixel_heights_do_not_depend_on_image_size() -> None:
+    """One threshold means the same on an image and on its 2x enlargement (per pixel);
+    the per-image heights put the last merge at 1 instead."""
+    img, _ = _quadrants()
+    feats = colour_features(img, True)
+    big = np.kron(feats, np.ones((2, 2, 1)))
+    small_h = build_hierarchy(_blocks(), feats)
+    big_h = build_hierarchy(np.kron(_blocks(), np.ones((2, 2), np.int64)), big)
+    np.testing.assert_allclose(small_h.heights, big_h.heights, rtol=1e-9)
+    assert small_h.heights[-1] < 1.0
+    last = build_hierarchy(_blocks(), feats, heights="last")
+    assert last.heights[-1] == 1.0
+    # the same merge order either way: only the heights differ
+    np.testing.assert_array_equal(last.merges, small_h.merges)
+    with pytest.raises(ValueError, match="heights must be"):
+        build_hierarchy(_blocks(), feats, heights="per_image")
+
+
 def test_hand_made_tree() -> None:
     base = np.array([[1, 1, 2], [3, 4, 4]])
     h = Hierarchy(base, np.array([[1, 2], [3, 4], [2, 4]]), np.array([0.1, 0.3, 1.0]),
@@ -112,6 +130,21 @@ def test_fine_regions_split_disconnected_labels() -> None:
 SMALL = dict(n_features=8, n_clusters=8, max_iter=6, n_superpixels=100)
 
 
+def test_default_cut_keeps_min_labels_segments() -> None:
+    """A cut that would merge an image into fewer than min_labels segments (a threshold
+    above every merge) stops at min_labels, and the hierarchy's default cut says so."""
+    img, gt = three_regions()
+    *_, last = iter_segment(img, "kanezaki", cut=0.99, **SMALL)
+    h = last.info["hierarchy"]
+    assert h.cut(threshold=0.99).max() == 1
+    assert last.labels.max() == 3 and h.labels.max() == 3
+    assert h.default_threshold < 0.99
+    assert "lowered to" in last.message
+    assert hungarian_accuracy(last.labels, gt) > 0.95
+    *_, last = iter_segment(img, "kanezaki", cut=0.99, min_labels=1, **SMALL)
+    assert last.labels.max() == 1
+
+
 def test_segment_hierarchy_keeps_segment_labels() -> None:
     img, _ = three_regions()
     for method, params in (("kmeans", {"n_clusters": 3, "window": 1}),
@@ -130,9 +163,10 @@ def test_backprop_methods_put_the_hierarchy_in_the_final_snapshot() -> None:
         h = last.info["hierarchy"]
         assert isinstance(h, Hierarchy)
         if method in ("kanezaki", "dfc"):  # the fast preset's result is the hierarchy's cut
-            assert h.default_threshold == 0.625
+            cut = {"kanezaki": 0.36, "dfc": 0.44}[method]
+            assert h.default_threshold == cut or last.labels.max() == 3
             assert _same_partition(last.labels, h.labels)
-            assert "result: its hierarchy cut at 0.625" in last.message
+            assert f"result: its hierarchy cut at {cut}" in last.message
         else:  # MMT keeps its own labels
             assert h.default_threshold == 0.0
     # the three regions are recovered by cutting kanezaki's hierarchy at 3 regions

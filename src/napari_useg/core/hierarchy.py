@@ -14,7 +14,8 @@ colour, a network's response maps...): the regions are the nodes of a
 ``skimage.graph.RAG``, merged greedily by ``skimage.graph.merge_hierarchical`` with
 Ward's criterion on the mean feature vectors (the pair whose merge adds the least
 within-region variance first, so small regions go early), and the merge heights are
-monotone transforms of those costs, divided by the last one.
+a monotone transform of those costs per pixel (so a threshold means the same on every
+image).
 
 Examples
 --------
@@ -56,7 +57,7 @@ class Hierarchy:
         into the cluster named ``merges[i, 1]`` (clusters are named after one of their
         base regions). ``m <= n - 1`` (less when the regions are not all connected).
     heights : numpy.ndarray
-        ``(m,)`` non-decreasing heights in ``[0, 1]``; the last merge has height 1.
+        ``(m,)`` non-decreasing heights in ``[0, 1]``.
     default_threshold : float
         Threshold of the default cut (:attr:`labels`).
 
@@ -292,7 +293,7 @@ def _new_weight(graph: RAG, src: int, dst: int, n: int) -> dict[str, float]:
 
 def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
                     default_threshold: float = 0.5, edges: np.ndarray | None = None,
-                    edge_power: float = 0.0) -> Hierarchy:
+                    edge_power: float = 0.0, heights: str = "per_pixel") -> Hierarchy:
     """Merge tree of the regions of ``fine_labels`` by their mean ``features``.
 
     Parameters
@@ -311,16 +312,25 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         edge_power``, so regions split by a weak boundary merge first.
     edge_power : float
         Exponent of the boundary factor (0: no boundary term).
+    heights : {"per_pixel", "last"}
+        How merge costs become heights. ``"per_pixel"``: the Ward cost divided by the
+        number of pixels (the growth of the within-region variance of the features, per
+        pixel), so one threshold means the same on every image and one threshold for a
+        set (the benchmark's ODS) is a fair choice; heights above 1 are clipped to 1.
+        ``"last"``: divided by the image's last merge cost (the last merge at height 1),
+        each image's own scale.
 
     Returns
     -------
     Hierarchy
         Merges in the order ``skimage.graph.merge_hierarchical`` applies them (least
         Ward cost first, the cost recomputed for the merged region's neighbours after
-        each merge); heights = (cost / last cost) ** (1/6), made non-decreasing: the
+        each merge); heights = (normalised cost) ** (1/6), made non-decreasing: the
         sixth root (the cube root of the Ward distance) spreads the heights over
         ``[0, 1]`` so that evenly spaced thresholds give evenly spread granularities.
     """
+    if heights not in ("per_pixel", "last"):
+        raise ValueError(f"heights must be 'per_pixel' or 'last', got {heights!r}")
     fine = np.asarray(fine_labels)
     if fine.ndim != 2:
         raise ValueError(f"fine_labels must be a 2-D label map, got shape {fine.shape}")
@@ -368,7 +378,9 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     record = graph.graph["merges"]
     merges = np.array([(s, d) for s, d, _ in record], np.int64).reshape(-1, 2)
     cost = np.maximum([c for *_, c in record], 0.0) if record else np.zeros(0)
-    heights = np.maximum.accumulate(cost) if len(cost) else cost
-    if len(heights) and heights[-1] > 0:
-        heights = (heights / heights[-1]) ** (1.0 / 6.0)
-    return Hierarchy(base, merges, heights, default_threshold)
+    level = np.maximum.accumulate(cost) if len(cost) else cost
+    if len(level):
+        scale = float(base.size) if heights == "per_pixel" else float(level[-1])
+        if scale > 0:
+            level = np.minimum(level / scale, 1.0) ** (1.0 / 6.0)
+    return Hierarchy(base, merges, level, default_threshold)

@@ -94,8 +94,9 @@ class BackpropParams:
     feature_weight: float = param(1.0, "weight of the network's response (softmax) against "
                                        "colour (CIELAB / 100) when regions merge", low=0.0,
                                   high=1000.0)
-    cut: float = param(0.0, "result = the hierarchy cut at this level in (0, 1] "
-                            "(0: the method's own labels)", low=0.0, high=1.0)
+    cut: float = param(0.0, "result = the hierarchy cut at this level in (0, 1], never "
+                            "fewer than min_labels segments (0: the method's own labels)",
+                       low=0.0, high=1.0)
 
     def check(self) -> None:
         """Cross-parameter checks."""

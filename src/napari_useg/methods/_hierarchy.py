@@ -22,7 +22,7 @@ from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_featur
 from napari_useg.core.image import PreparedImage
 from napari_useg.methods._backprop import BackpropParams
 
-__all__ = ["method_hierarchy", "hierarchy_features"]
+__all__ = ["cut_note", "method_hierarchy", "hierarchy_features"]
 
 
 def hierarchy_features(image: PreparedImage, response: torch.Tensor | np.ndarray | None,
@@ -57,10 +57,11 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     Returns
     -------
     labels : numpy.ndarray
-        ``labels`` itself when ``p.cut`` is 0, else the hierarchy's cut at ``p.cut``.
+        ``labels`` itself when ``p.cut`` is 0, else the hierarchy's cut at ``p.cut``, or
+        at ``p.min_labels`` segments where that cut has fewer (a low-contrast image).
     hierarchy : Hierarchy
-        With ``default_threshold = p.cut`` (when 0 its default cut is its finest
-        level, the connected components of the regions it was built from).
+        With ``default_threshold`` at that cut (when ``p.cut`` is 0 its default cut is
+        its finest level, the connected components of the regions it was built from).
     """
     maps = [] if p.regions == "felzenszwalb" else [labels]
     if p.regions in ("intersect", "felzenszwalb"):
@@ -72,5 +73,17 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     feats = hierarchy_features(image, response, p.feature_weight)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut)
     if p.cut > 0:
+        floor = min(p.min_labels, hier.n_regions)
+        if int(hier.labels.max()) < floor:  # a low-contrast image: keep min_labels segments
+            hier = hier.with_default(hier.threshold_for(floor))
         return hier.labels, hier
     return labels, hier
+
+
+def cut_note(hierarchy: Hierarchy, p: BackpropParams) -> str:
+    """The final message's words on the result: the cut, and whether the floor moved it."""
+    note = f"result: its hierarchy cut at {p.cut:g}"
+    if hierarchy.default_threshold != p.cut:
+        note += (f" (lowered to {hierarchy.default_threshold:.3g} to keep {p.min_labels} "
+                 f"segments)")
+    return note

@@ -41,8 +41,8 @@ Presets
     Fewer channels, training at a working resolution, and the labels-stable stop rule
     of the Kanezaki fast preset; the last response is brought back to full resolution
     (bilinear) before the argmax. Chosen by measurement (docs/dfc_mmt.md). Without
-    scribbles the result is then, as for Kanezaki's ``fast``, the cut at 0.625 of the
-    run's hierarchy (Felzenszwalb regions at scale 200 merged by colour and response);
+    scribbles the result is then, as for Kanezaki's ``fast``, a cut (at 0.44) of the
+    run's hierarchy (Felzenszwalb regions at scale 250 merged by colour and response);
     with scribbles it keeps the scribbled classes.
 """
 
@@ -66,7 +66,7 @@ from napari_useg.methods._backprop import (
     backprop_memory,
     shared,
 )
-from napari_useg.methods._hierarchy import method_hierarchy
+from napari_useg.methods._hierarchy import cut_note, method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -96,12 +96,12 @@ class DfcParams(BackpropParams):
 
 PRESETS = {
     "paper": {},
-    # result: as Kanezaki's fast, the hierarchy over Felzenszwalb regions (scale 200) merged
-    # by colour and the network's response, cut at 0.625 (without scribbles; with them the
-    # result keeps the scribbled classes). BSDS500 val, 20 images x 3 seeds: Hungarian
-    # 0.585 against 0.510 for DFC's own labels (docs/benchmarks.md, stability)
-    "fast": {**FAST_TRAINING, "regions": "felzenszwalb", "region_scale": 200.0,
-             "feature_weight": 1.0, "cut": 0.625},
+    # result: as Kanezaki's fast, the hierarchy over Felzenszwalb regions (scale 250) merged
+    # by colour and the network's response, cut at 0.44, covering's best threshold for DFC
+    # on 50 BSDS500 val images (its sharper response makes larger merge costs than
+    # Kanezaki's; without scribbles: with them the result keeps the scribbled classes)
+    "fast": {**FAST_TRAINING, "regions": "felzenszwalb", "region_scale": 250.0,
+             "feature_weight": 1.0, "cut": 0.44},
 }
 
 
@@ -325,7 +325,7 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
         info["scribble_ids"] = scribbles.ids.tolist()
     message = f"stopped: {why}"
     if cut:
-        message += f"; result: its hierarchy cut at {p.cut}"
+        message += "; " + cut_note(hierarchy, p)
     elif p.cut > 0:
         message += "; result: the scribbled classes (no hierarchy cut with scribbles)"
     yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),

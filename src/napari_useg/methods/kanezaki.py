@@ -28,9 +28,10 @@ Presets
     resolution (longest side ``max_side``), stop also when the refined labels
     change in fewer than ``change_tol`` of the pixels for ``patience``
     iterations; the last response map is brought back to full resolution
-    (bilinear). The result is the cut at 0.625 of the run's hierarchy:
-    Felzenszwalb regions (scale 200) merged by colour and the network's response.
-    Chosen by measurement on BSDS500 val (docs/kanezaki.md).
+    (bilinear). The result is the cut at 0.36 of the run's hierarchy (never
+    fewer than ``min_labels`` segments): Felzenszwalb regions (scale 250) merged by
+    colour and the network's response. Chosen by measurement on BSDS500 val
+    (docs/kanezaki.md).
 
 ``volume`` (default for volumes)
     3x3x3 convolutions, two response channels (foreground, background); each
@@ -63,7 +64,7 @@ from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import FAST_TRAINING, BackpropParams, backprop_memory
-from napari_useg.methods._hierarchy import method_hierarchy
+from napari_useg.methods._hierarchy import cut_note, method_hierarchy
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -107,14 +108,14 @@ PRESETS = {
     "authors": {"max_iter": 1000, "min_labels": 3, "init": "torch"},
     "fast": {
         **FAST_TRAINING,
-        # result: the hierarchy over Felzenszwalb regions (scale 200) merged by colour and
-        # the network's response, cut at 0.625 (chosen on BSDS500 val, docs/kanezaki.md;
-        # scale 400 scores higher there but its regions already join the sample cat and
-        # its background)
+        # result: the hierarchy over Felzenszwalb regions (scale 250) merged by colour and
+        # the network's response, cut at 0.36 (covering's best threshold on BSDS500 val,
+        # docs/kanezaki.md; scale 300 scores higher there but its regions already join
+        # the sample cat's eye with the background)
         "regions": "felzenszwalb",
-        "region_scale": 200.0,
+        "region_scale": 250.0,
         "feature_weight": 1.0,
-        "cut": 0.625,
+        "cut": 0.36,
     },
     "volume": {
         "n_features": 16,
@@ -266,7 +267,7 @@ def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterat
     labels, hierarchy = method_hierarchy(image, final, up, p)
     message = f"stopped: {why}"
     if p.cut > 0:
-        message += f"; result: its hierarchy cut at {p.cut}"
+        message += "; " + cut_note(hierarchy, p)
     yield Progress(step=step, total=p.max_iter, loss=float(loss.item()),
                    n_labels=None if p.cut > 0 else n_labels, labels=labels, done=True,
                    message=message, info={"hierarchy": hierarchy})
