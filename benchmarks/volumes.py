@@ -135,8 +135,8 @@ def slice_by_slice(raw: np.ndarray, seed: int) -> np.ndarray:
 
 
 def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int,
-               split: bool = False) -> np.ndarray:
-    """Objects (0 = background) of one method on one volume."""
+               split: bool = False, params: dict | None = None) -> np.ndarray:
+    """Objects (0 = background) of one method on one volume (``params``: Kanezaki's)."""
     if name == "otsu-reference":
         return otsu_reference(raw)
     if name in ("otsu", "otsu-watershed"):
@@ -148,7 +148,7 @@ def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int
                           window=3, seed=seed)
     elif name == "kanezaki-volume":
         classes = segment(raw, "kanezaki", spatial_dims=3, spacing=spacing, seed=seed,
-                          device="cpu")
+                          device="cpu", **(params or {}))
     elif name == "kanezaki-slices":
         classes = slice_by_slice(raw, seed)
     else:
@@ -184,7 +184,11 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, nargs=3, metavar=("Z", "Y", "X"),
                         help="one synthetic volume of this shape instead of the shared ones")
     parser.add_argument("--balls", type=int, default=60, help="balls in --synthetic")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of kanezaki-volume (repeatable), e.g. patch_focus=0.5")
     args = parser.parse_args()
+    params = {k: int(v) if v.lstrip("-").isdigit() else float(v)
+              for k, v in (item.split("=", 1) for item in args.param)}
     torch.set_num_threads(args.threads)
     if args.synthetic:
         made = synthetic_volume(tuple(args.synthetic), args.balls, args.seed)
@@ -203,7 +207,8 @@ def main() -> None:
             for seed in range(args.seed, args.seed + args.seeds):
                 t0 = time.perf_counter()
                 with PeakMemory() as mem:
-                    objects = run_method(method, raw, spacing, seed, args.split_classes)
+                    objects = run_method(method, raw, spacing, seed, args.split_classes,
+                                         params)
                 seconds = time.perf_counter() - t0
                 scores = instance_scores(objects, truth)
                 hung = hungarian_accuracy((objects > 0).astype(np.int8),

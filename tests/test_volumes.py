@@ -16,9 +16,11 @@ from napari_useg.io.images import read_spacing
 from napari_useg.metrics.instances import instance_scores
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.volume_loop import (
+    focused_patch,
     patch_shape,
     predict_volume_labels,
     random_patch,
+    supervoxel_focus,
     volume_tensor,
 )
 from volumes_synthetic import blob_volume
@@ -72,7 +74,8 @@ def test_blobs_recovered_in_volume_mode():
     Measured: otsu and 3-D k-means find the 4 objects (F1@0.5 = 1.0, mean F1 0.8);
     Kanezaki volume mode (``volume`` preset, 40 iterations, seed 0) finds the 4 objects
     too (F1@0.5 = 1.0) with mean F1 over IoU 0.5..0.95 of 0.40 from the network's own
-    voxel labels (the preset), 0.23 when they are voted over the supervoxels
+    voxel labels (the preset; the same with uniform patches, ``patch_focus=0``), 0.23
+    when they are voted over the supervoxels
     (``final_vote=True``): looser objects. Kanezaki is asserted at F1@0.5 >= 0.85 and
     mean F1 >= 0.3 to leave room for another thread count's float sums.
     """
@@ -254,3 +257,42 @@ def test_segment_widget_offers_volume_mode(make_napari_viewer):
     widget.mode.value = 3
     job = widget.make_job()
     assert job.source.n_slices == 1 and job.options.spacing == (2.0, 1.0, 1.0)
+
+
+def test_focused_patches_find_a_rare_object():
+    """One small bright cube in a large dark volume: a uniform random patch rarely touches
+    it; a focused patch (the supervoxel that stands out) holds it most of the time."""
+    vol = np.zeros((20, 60, 60, 1), np.float32)
+    vol[8:12, 30:36, 30:36] = 1.0
+    sp = (np.arange(20)[:, None, None] // 4) * 144 + (np.arange(60)[None, :, None] // 5) * 12 \
+        + np.arange(60)[None, None, :] // 5  # 5x12x12 boxes of 4x5x5 voxels
+    sp = sp.astype(np.int64)
+    n = int(sp.max()) + 1
+    centroids, prob = supervoxel_focus(vol, sp, n)
+    assert centroids.shape == (n, 3) and np.isclose(prob.sum(), 1.0)
+    np.testing.assert_allclose(centroids[0], [1.5, 2.0, 2.0])
+    bright = np.unique(sp[8:12, 30:36, 30:36])
+    assert prob[bright].sum() > 0.99
+    rng = np.random.default_rng(0)
+    patch = (6, 12, 12)
+    hits_focused = hits_random = 0
+    for _ in range(200):
+        crop = focused_patch(vol.shape[:3], patch, centroids[rng.choice(n, p=prob)], rng)
+        assert all(s.start >= 0 and s.stop <= m for s, m in zip(crop, vol.shape[:3], strict=True))
+        assert tuple(s.stop - s.start for s in crop) == patch
+        hits_focused += vol[crop].max() > 0
+        hits_random += vol[random_patch(vol.shape[:3], patch, rng)].max() > 0
+    assert hits_focused > 190 and hits_random < 100
+
+
+def test_focused_training_is_reproducible():
+    """The volume preset draws focused patches: same seed, same labels; another seed
+    draws other patches."""
+    vol, _ = blob_volume()
+    assert get_method("kanezaki").build("volume").patch_focus == 1.0
+    a = segment(vol, "kanezaki", spatial_dims=3, spacing=SPACING, max_iter=5, seed=1)
+    b = segment(vol, "kanezaki", spatial_dims=3, spacing=SPACING, max_iter=5, seed=1)
+    np.testing.assert_array_equal(a, b)
+    c = segment(vol, "kanezaki", spatial_dims=3, spacing=SPACING, max_iter=5, seed=1,
+                patch_focus=0.0)
+    assert c.shape == a.shape

@@ -17,7 +17,8 @@ from torch import nn
 
 from napari_useg.core.tiling import clipped_windows
 
-__all__ = ["patch_shape", "random_patch", "volume_tensor", "predict_volume_labels"]
+__all__ = ["patch_shape", "random_patch", "focused_patch", "supervoxel_focus", "volume_tensor",
+           "predict_volume_labels"]
 
 
 def patch_shape(shape: tuple[int, ...], side: int, spacing: tuple[float, ...]
@@ -43,6 +44,50 @@ def random_patch(shape: tuple[int, ...], patch: tuple[int, ...],
                  rng: np.random.Generator) -> tuple[slice, ...]:
     """Slices of one random crop of ``patch`` voxels inside ``shape``."""
     starts = [int(rng.integers(0, n - p + 1)) for n, p in zip(shape, patch, strict=True)]
+    return tuple(slice(s, s + p) for s, p in zip(starts, patch, strict=True))
+
+
+def supervoxel_focus(data: np.ndarray, supervoxels: np.ndarray, n: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids of the supervoxels and how much each stands out from the volume.
+
+    Returns ``(centroids, prob)``: ``(n, 3)`` voxel centroids and the probability of
+    picking each supervoxel, proportional to its size times the distance of its mean
+    intensity (mean over channels) from the size-weighted median of the supervoxel means:
+    rare bright (or dark) structures in a large volume get picked as often as the
+    background around them. Computed one z-slice at a time (no volume-sized temporaries).
+    """
+    zdim, ydim, xdim = supervoxels.shape
+    yy, xx = np.indices((ydim, xdim), dtype=np.float64)
+    count = np.zeros(n)
+    sums = np.zeros((n, 4))  # z, y, x, intensity
+    for z in range(zdim):  # one slice at a time: memory of a slice, not of the volume
+        ids = supervoxels[z].ravel()
+        count += np.bincount(ids, minlength=n)
+        weights = (np.full(ids.size, float(z)), yy.ravel(), xx.ravel(),
+                   data[z].mean(axis=-1, dtype=np.float64).ravel())
+        for c, w in enumerate(weights):
+            sums[:, c] += np.bincount(ids, weights=w, minlength=n)
+    size = np.maximum(count, 1.0)
+    centroids = sums[:, :3] / size[:, None]
+    mean = sums[:, 3] / size
+    order = np.argsort(mean)
+    half = np.searchsorted(np.cumsum(count[order]), count.sum() / 2.0)
+    median = mean[order[min(half, n - 1)]]
+    weight = count * np.abs(mean - median)
+    total = weight.sum()
+    prob = weight / total if total > 0 else count / count.sum()
+    return centroids, prob
+
+
+def focused_patch(shape: tuple[int, ...], patch: tuple[int, ...], centre: np.ndarray,
+                  rng: np.random.Generator) -> tuple[slice, ...]:
+    """Slices of a crop of ``patch`` voxels around ``centre`` (jittered by up to a quarter
+    patch), kept inside ``shape``."""
+    starts = []
+    for n, p, c in zip(shape, patch, centre, strict=True):
+        jitter = int(rng.integers(-(p // 4), p // 4 + 1))
+        starts.append(int(np.clip(round(c) - p // 2 + jitter, 0, n - p)))
     return tuple(slice(s, s + p) for s, p in zip(starts, patch, strict=True))
 
 
