@@ -42,8 +42,9 @@ Presets
     labels are the result (``final_vote=True`` votes them over the supervoxels
     instead). Training patches are centred on supervoxels drawn in proportion to
     how much their intensity stands out (``patch_focus=1``), so rare objects are
-    seen as often as the background. Memory follows the patch, not the volume. Chosen on the nuclei
-    volumes (docs/volumes.md), where the result depends strongly on the seed:
+    seen as often as the background. Memory follows the patch, not the volume.
+    Chosen on the nuclei volumes (docs/volumes.md), where the result depends
+    strongly on the seed:
     ``runs`` (a consensus of several seeds) is the remedy offered.
 
 Every 2-D preset returns the hierarchy of its result in the final snapshot's
@@ -139,7 +140,7 @@ PRESETS = {
         "final_vote": False,
         # every training patch centred on a supervoxel that stands out from the volume
         # (F1@0.5 with split objects, mean of seeds 0-9: 0.78 against 0.64 and 0.32
-        # against 0.22 on the two nuclei volumes; a sparse volume no longer collapses)
+        # against 0.22 on the two nuclei volumes, docs/volumes.md)
         "patch_focus": 1.0,
     },
 }

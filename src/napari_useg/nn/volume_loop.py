@@ -63,10 +63,11 @@ def supervoxel_focus(data: np.ndarray, supervoxels: np.ndarray, n: int
     sums = np.zeros((n, 4))  # z, y, x, intensity
     for z in range(zdim):  # one slice at a time: memory of a slice, not of the volume
         ids = supervoxels[z].ravel()
-        count += np.bincount(ids, minlength=n)
-        weights = (np.full(ids.size, float(z)), yy.ravel(), xx.ravel(),
-                   data[z].mean(axis=-1, dtype=np.float64).ravel())
-        for c, w in enumerate(weights):
+        in_slice = np.bincount(ids, minlength=n)
+        count += in_slice
+        sums[:, 0] += z * in_slice
+        weights = (yy.ravel(), xx.ravel(), data[z].mean(axis=-1, dtype=np.float64).ravel())
+        for c, w in enumerate(weights, start=1):
             sums[:, c] += np.bincount(ids, weights=w, minlength=n)
     size = np.maximum(count, 1.0)
     centroids = sums[:, :3] / size[:, None]
