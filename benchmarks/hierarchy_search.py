@@ -117,26 +117,36 @@ def _score_image(cuts: list[np.ndarray], gts: list[np.ndarray]) -> dict:
             "segs": segs, "n": np.array([c.max() for c in cuts])}
 
 
-def _summary(per_image: list[dict]) -> tuple[float, float, float, float, int]:
+def _summary(per_image: list[dict]
+             ) -> tuple[float, float, float, float, tuple[int, int, int]]:
     """ODS over the thresholds (the last entry, the longest-lived cut, left out)."""
-    per_image = [{k: (v[:-1] if k != "segs" else v[:-1]) for k, v in p.items()}
-                 for p in per_image]
-    return _figures(per_image)
+    return _figures(_threshold_cuts(per_image))
 
 
-def _gap(per_image: list[dict]) -> tuple[float, float, float, float, int]:
+def _threshold_cuts(per_image: list[dict]) -> list[dict]:
+    """The records of the threshold cuts alone (the longest-lived cut, last, left out)."""
+    return [{k: v[:-1] for k, v in p.items()} for p in per_image]
+
+
+def _gap(per_image: list[dict]) -> tuple[float, float, float, float, tuple[int, int, int]]:
     """Figures of the longest-lived cut alone."""
     return _figures([{k: v[-1:] for k, v in p.items()} for p in per_image])
 
 
-def _figures(per_image: list[dict]) -> tuple[float, float, float, float, int]:
+def _curves(per_image: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hungarian, covering, segment AP@0.5 and mean regions over the set, per threshold."""
     hung = np.mean([p["hung"] for p in per_image], axis=0)
     cov = np.sum([p["cnt_r"] for p in per_image], axis=0) / np.sum(
         [p["sum_r"] for p in per_image], axis=0)
-    n_t = len(hung)
     ap = np.array([segment_pr(SegmentMatches.concatenate([p["segs"][k] for p in per_image]),
-                              0.5).ap for k in range(n_t)])
+                              0.5).ap for k in range(len(hung))])
     n = np.mean([p["n"] for p in per_image], axis=0)
+    return hung, cov, ap, n
+
+
+def _figures(per_image: list[dict]
+             ) -> tuple[float, float, float, float, tuple[int, int, int]]:
+    hung, cov, ap, n = _curves(per_image)
     k = int(np.argmax(cov))
     best = (int(np.argmax(hung)), k, int(np.argmax(ap)))
     return float(hung.max()), float(cov.max()), float(ap.max()), float(n[k]), best
@@ -144,14 +154,10 @@ def _figures(per_image: list[dict]) -> tuple[float, float, float, float, int]:
 
 def _print_curve(per_image: list[dict], thresholds: np.ndarray) -> None:
     """Hungarian, covering, segment AP@0.5 and mean regions at every threshold."""
-    per_image = [{k: v[:-1] for k, v in p.items()} for p in per_image]
-    hung = np.mean([p["hung"] for p in per_image], axis=0)
-    cov = np.sum([p["cnt_r"] for p in per_image], axis=0) / np.sum(
-        [p["sum_r"] for p in per_image], axis=0)
-    n = np.mean([p["n"] for p in per_image], axis=0)
+    hung, cov, ap, n = _curves(_threshold_cuts(per_image))
     for k, t in enumerate(thresholds):
-        ap = segment_pr(SegmentMatches.concatenate([p["segs"][k] for p in per_image]), 0.5).ap
-        print(f"|   threshold {t:.3f} | {hung[k]:.3f} | {cov[k]:.3f} | {ap:.3f} | {n[k]:.1f} | |")
+        print(f"|   threshold {t:.3f} | {hung[k]:.3f} | {cov[k]:.3f} | {ap[k]:.3f} "
+              f"| {n[k]:.1f} | |")
 
 
 def cmd_score(args: argparse.Namespace) -> None:

@@ -73,10 +73,12 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     feats = hierarchy_features(image, response, p.feature_weight)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut)
     if p.cut > 0:
+        cut = hier.labels
         floor = min(p.min_labels, hier.n_regions)
-        if int(hier.labels.max()) < floor:  # a low-contrast image: keep min_labels segments
+        if int(cut.max()) < floor:  # a low-contrast image: keep min_labels segments
             hier = hier.with_default(hier.threshold_for(floor))
-        return hier.labels, hier
+            cut = hier.labels
+        return cut, hier
     return labels, hier
 
 
