@@ -7,7 +7,8 @@ kernel selection are not timed):
 * Kanezaki ``fast`` (the default) and ``paper`` (full resolution, p = q = 100; capped at
   ``--paper-iters`` iterations, so the figure to compare is seconds per iteration);
 * DFC ``fast`` and MMT ``fast``;
-* Kanezaki's ``volume`` preset on the 100^3 volume (the size of the 30 s target).
+* Kanezaki's and DFC's ``volume`` presets on the 100^3 volume (the size of the 30 s
+  target).
 
 Run it once with ``--device cuda`` on a GPU machine and once with ``--device cpu`` here;
 the ratio of the two is the speed-up. Prints one line per case: seconds, iterations,
@@ -61,6 +62,7 @@ def main() -> None:
         ("mmt fast", chelsea, "mmt", {}),
         ("kanezaki volume 100^3", volume, "kanezaki",
          {"spatial_dims": 3, "spacing": spacing}),
+        ("dfc volume 100^3", volume, "dfc", {"spatial_dims": 3, "spacing": spacing}),
     ]
     print(f"{'case':24s} {'s':>8s} {'iters':>6s} {'s/iter':>8s} {'labels':>6s}")
     for label, image, method, kwargs in cases:

@@ -16,6 +16,7 @@ Methods:
   distance-transform watershed split using the spacing;
 * ``kmeans3d``: 3-D k-means (k = 2, 3x3x3 windows);
 * ``kanezaki-volume``: backprop clustering in volume mode (default ``volume`` preset);
+* ``dfc-volume``: differentiable feature clustering in volume mode (its ``volume`` preset);
 * ``kanezaki-slices``: the same method on each z-slice alone (``fast`` preset), slice
   labels aligned to the previous slice as napari does for a stack.
 
@@ -62,7 +63,7 @@ from napari_useg.metrics.instances import instance_scores
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "microscopy3d"
 METHODS = ("otsu-reference", "otsu", "otsu-watershed", "kmeans3d", "kanezaki-volume",
-           "kanezaki-slices")
+           "dfc-volume", "kanezaki-slices")
 
 
 class PeakMemory:
@@ -146,8 +147,8 @@ def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int
     if name == "kmeans3d":
         classes = segment(raw, "kmeans", spatial_dims=3, spacing=spacing, n_clusters=2,
                           window=3, seed=seed)
-    elif name == "kanezaki-volume":
-        classes = segment(raw, "kanezaki", spatial_dims=3, spacing=spacing, seed=seed,
+    elif name in ("kanezaki-volume", "dfc-volume"):
+        classes = segment(raw, name.split("-")[0], spatial_dims=3, spacing=spacing, seed=seed,
                           device="cpu", **(params or {}))
     elif name == "kanezaki-slices":
         classes = slice_by_slice(raw, seed)
@@ -185,7 +186,8 @@ def main() -> None:
                         help="one synthetic volume of this shape instead of the shared ones")
     parser.add_argument("--balls", type=int, default=60, help="balls in --synthetic")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a parameter of kanezaki-volume (repeatable), e.g. patch_focus=0.5")
+                        help="a parameter of kanezaki-volume and dfc-volume (repeatable), "
+                             "e.g. patch_focus=0.5")
     args = parser.parse_args()
     params = {k: int(v) if v.lstrip("-").isdigit() else float(v)
               for k, v in (item.split("=", 1) for item in args.param)}

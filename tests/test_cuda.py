@@ -14,6 +14,7 @@ from napari_useg import fit, segment
 from napari_useg.core.superpixels import superpixel_vote
 from napari_useg.metrics.accuracy import hungarian_accuracy
 from napari_useg.metrics.instances import instance_scores
+from napari_useg.metrics.many_to_one import many_to_one_accuracy
 from synthetic import three_regions
 from volumes_synthetic import blob_volume
 
@@ -50,6 +51,13 @@ def test_volume_mode_on_cuda():
     objects = segment(vol, "kanezaki", spatial_dims=3, spacing=(2.5, 1.0, 1.0), device="cuda",
                       result="instances", min_object_size=20, max_iter=40, n_superpixels=2000)
     assert instance_scores(objects, truth).f1_50 >= 0.85
+
+
+def test_dfc_volume_mode_on_cuda():
+    vol, truth = blob_volume()
+    labels = segment(vol, "dfc", spatial_dims=3, spacing=(2.5, 1.0, 1.0), device="cuda",
+                     max_iter=60, seed=0)
+    assert many_to_one_accuracy(labels, (truth > 0).astype(np.int64)) >= 0.975
 
 
 def test_dataset_model_on_cuda():

@@ -267,8 +267,9 @@ def segment(
         Print one line per snapshot to stderr.
     spatial_dims : {2, 3}
         3: ``image`` is one volume, ``(Z, Y, X)`` or 4-D with ``channel_axis``, segmented
-        as a whole by a method that supports volumes (``kmeans``, ``otsu``, ``kanezaki``
-        with its ``volume`` preset by default). 2 (default): a 2-D image.
+        as a whole by a method that supports volumes (``kmeans``, ``otsu``, and
+        ``kanezaki`` and ``dfc`` with their ``volume`` presets by default). 2 (default):
+        a 2-D image.
     spacing : tuple of float, optional
         Pixel/voxel size per spatial axis, ``(dz, dy, dx)`` for a volume (supervoxels,
         distance transforms and watershed use it); default isotropic.

@@ -39,6 +39,11 @@ SHARED: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "lr": (0.1, "SGD learning rate", {"low": 1e-6, "high": 10.0}),
     "momentum": (0.9, "SGD momentum", {"low": 0.0, "high": 0.999}),
     "mu": (1.0, "weight of the spatial continuity loss", {"low": 0.0, "high": 1000.0}),
+    "patch_size": (40, "volumes: side of the random training patch along the finest axis, "
+                       "in voxels (0: the whole volume)", {"low": 0, "high": 100000}),
+    "patch_focus": (0.0, "volumes: fraction of training patches centred on a region that "
+                         "stands out from the volume's intensity (for rare objects in a large "
+                         "volume)", {"low": 0.0, "high": 1.0}),
     "init": ("xavier", "weight initialisation (Xavier, or torch's default as the authors' code)",
              {"choices": ("xavier", "torch")}),
 }

@@ -44,6 +44,14 @@ Presets
     scribbles the result is then, as for Kanezaki's ``fast``, a cut (at 0.44) of the
     run's hierarchy (Felzenszwalb regions at scale 250 merged by colour and response);
     with scribbles it keeps the scribbled classes.
+``volume`` (default for volumes)
+    3x3x3 convolutions trained on one patch of about ``patch_size`` voxels across per
+    iteration (fewer along a coarser z), the patches centred on blocks of the volume
+    whose intensity stands out (``patch_focus``); the continuity term covers z, y and x,
+    each weighted by ``min(spacing) / spacing`` (a difference per unit length); the
+    labels of the whole volume are predicted tile by tile with a halo of ``n_conv``
+    voxels (:mod:`napari_useg.methods._volume`, shared with Kanezaki's volume mode).
+    Scribbles are 2-D only. Measured on the nuclei volumes in docs/volumes.md.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import InputInfo, Method, RunContext, register
+from napari_useg.core.resources import patch_memory
 from napari_useg.methods._backprop import (
     FAST_TRAINING,
     BackpropParams,
@@ -67,6 +76,7 @@ from napari_useg.methods._backprop import (
     shared,
 )
 from napari_useg.methods._hierarchy import cut_note, method_hierarchy
+from napari_useg.methods._volume import block_focus, iterate_volume, volume_patch, volume_spacing
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -78,6 +88,7 @@ from napari_useg.nn.image_loop import (
     upsample_response,
 )
 from napari_useg.nn.losses import spatial_continuity_loss
+from napari_useg.nn.volume_loop import patch_shape
 
 __all__ = ["DfcParams", "METHOD", "dfc_loss", "pixel_responses"]
 
@@ -92,6 +103,10 @@ class DfcParams(BackpropParams):
     mu: float = shared("mu")
     scribble_weight: float = param(0.5, "weight of the cross-entropy on painted scribble pixels",
                                    low=0.0, high=1000.0)
+    patch_size: int = shared("patch_size")
+    patch_focus: float = shared("patch_focus", help="volumes: fraction of training patches "
+                                "centred on a block of the volume that stands out from its "
+                                "intensity (for rare objects in a large volume)")
 
 
 PRESETS = {
@@ -102,6 +117,12 @@ PRESETS = {
     # Kanezaki's; without scribbles: with them the result keeps the scribbled classes)
     "fast": {**FAST_TRAINING, "regions": "felzenszwalb", "region_scale": 250.0,
              "feature_weight": 1.0, "cut": 0.44},
+    # volumes: patches of 32 voxels focused on blocks that stand out, the continuity loss
+    # along z, y and x weighted by the spacing; q = 32 channels merging down to (at least)
+    # 2 labels: with q = 2 the run collapses to one label on both nuclei volumes
+    # (docs/volumes.md)
+    "volume": {"n_features": 16, "n_clusters": 32, "max_iter": 150, "min_labels": 2,
+               "lr": 0.01, "mu": 1.0, "patch_size": 32, "patch_focus": 1.0},
 }
 
 
@@ -133,10 +154,13 @@ def pixel_responses(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]
     return resp, target, n_labels
 
 
-def dfc_loss(similarity: torch.Tensor, out: torch.Tensor, mu: float) -> torch.Tensor:
-    """The DFC loss: the similarity term plus ``mu`` x the spatial continuity of ``out``."""
+def dfc_loss(similarity: torch.Tensor, out: torch.Tensor, mu: float,
+             weights: tuple[float, ...] | None = None) -> torch.Tensor:
+    """The DFC loss: the similarity term plus ``mu`` x the spatial continuity of ``out``
+    (``weights``: per spatial axis, see
+    :func:`~napari_useg.nn.losses.spatial_continuity_loss`)."""
     if mu:
-        return similarity + mu * spatial_continuity_loss(out)
+        return similarity + mu * spatial_continuity_loss(out, weights)
     return similarity
 
 
@@ -255,8 +279,35 @@ def _output_ids(q: int, scribbles: Scribbles | None) -> np.ndarray:
 def run(image: PreparedImage, p: DfcParams, ctx: RunContext) -> Iterator[Progress]:
     """Validate the scribbles (before any computation), then return the training iterator."""
     raw = ctx.inputs.get("scribbles")
+    if image.spatial_dims == 3:
+        if raw is not None:
+            raise ValueError("dfc takes scribbles on 2-D images only; segment the volume "
+                             "without scribbles, or slice by slice (spatial_dims=2)")
+        return _run_volume(image, p, ctx)
     scribbles = None if raw is None else prepare_scribbles(raw, image.shape, p.n_clusters)
     return _run(image, p, ctx, scribbles)
+
+
+def _run_volume(image: PreparedImage, p: DfcParams, ctx: RunContext) -> Iterator[Progress]:
+    """DFC on patches of a volume: the loss of :func:`dfc_loss` on each patch, the
+    continuity term weighted per axis by ``min(spacing) / spacing``."""
+    spacing = volume_spacing(ctx)
+    weights = tuple(min(spacing) / s for s in spacing)
+    patch = volume_patch(image, p, ctx)
+    focus = None
+    if p.patch_focus > 0:
+        focus = block_focus(image.data, patch_shape(image.shape, max(4, p.patch_size // 4),
+                                                    spacing))
+
+    def patch_loss(out: torch.Tensor, crop: tuple[slice, ...]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        q = out.shape[1]
+        resp = out[0].reshape(q, -1).t()
+        target = resp.detach().argmax(dim=1)
+        return dfc_loss(F.cross_entropy(resp, target), out, p.mu, weights), target
+
+    with reuse_large_blocks():
+        yield from iterate_volume(image, p, ctx, patch_loss, patch=patch, focus=focus)
 
 
 def _run(image: PreparedImage, p: DfcParams, ctx: RunContext,
@@ -333,6 +384,19 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
                    done=True, message=message, info=info)
 
 
+def memory(shape: tuple[int, ...], n_channels: int, p: DfcParams) -> int:
+    """Peak bytes: :func:`backprop_memory` for an image; for a volume, the network on one
+    patch (activations and gradients, the continuity term's differences, a tile with its
+    halo at prediction) and a few copies of the volume (data, its channel mean for the
+    focus blocks, labels)."""
+    if len(shape) == 2:
+        return backprop_memory(shape, n_channels, p)
+    side = p.patch_size or max(shape)
+    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
+    per_voxel = 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=8)
+
+
 METHOD = register(
     Method(
         name="dfc",
@@ -346,7 +410,9 @@ METHOD = register(
         presets=PRESETS,
         default_preset="fast",
         uses_torch=True,
-        memory=backprop_memory,
+        memory=memory,
+        volumes=True,
+        volume_preset="volume",
         inputs=(InputInfo("scribbles", "optional strokes: painted pixels carry class ids, "
                                        "0 = unpainted", layer_type="labels"),),
     )

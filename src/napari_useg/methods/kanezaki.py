@@ -66,8 +66,9 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
-from napari_useg.methods._backprop import FAST_TRAINING, BackpropParams, backprop_memory
+from napari_useg.methods._backprop import FAST_TRAINING, BackpropParams, backprop_memory, shared
 from napari_useg.methods._hierarchy import cut_note, method_hierarchy
+from napari_useg.methods._volume import iterate_volume, volume_patch, volume_spacing
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -78,14 +79,7 @@ from napari_useg.nn.image_loop import (
     stop_reason,
     upsample_response,
 )
-from napari_useg.nn.volume_loop import (
-    focused_patch,
-    patch_shape,
-    predict_volume_labels,
-    random_patch,
-    supervoxel_focus,
-    volume_tensor,
-)
+from napari_useg.nn.volume_loop import supervoxel_focus
 
 __all__ = ["KanezakiParams", "METHOD"]
 
@@ -99,13 +93,12 @@ class KanezakiParams(BackpropParams):
     compactness: float = param(100.0, "SLIC compactness (colour vs space)", low=1e-3, high=1e4)
     init: str = param("xavier", "weight initialisation (paper: Xavier)",
                       choices=("xavier", "torch"))
-    patch_size: int = param(40, "volumes: side of the random training patch along the finest "
-                                "axis, in voxels (0: the whole volume)", low=0, high=100000)
+    patch_size: int = shared("patch_size")
     final_vote: bool = param(True, "volumes: vote the final labels over the supervoxels "
                                    "(off: the network's own voxel labels, sharper objects)")
-    patch_focus: float = param(0.0, "volumes: fraction of training patches centred on a "
-                                    "supervoxel that stands out from the volume's intensity "
-                                    "(for rare objects in a large volume)", low=0.0, high=1.0)
+    patch_focus: float = shared("patch_focus", help="volumes: fraction of training patches "
+                                "centred on a supervoxel that stands out from the volume's "
+                                "intensity (for rare objects in a large volume)")
 
 
 PRESETS = {
@@ -159,75 +152,32 @@ def run(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Pr
             yield from _iterate(image, p, ctx)
 
 
-#: Patches whose labels count towards the ``min_labels`` stop rule on a volume (one patch
-#: of background alone would show one or two labels long before the volume has so few).
-VOLUME_LABEL_WINDOW = 10
-
-
 def _iterate_volume(image: PreparedImage, p: KanezakiParams, ctx: RunContext
                     ) -> Iterator[Progress]:
-    """Kanezaki's iterations on random patches of a volume (the ``volume`` preset's doc)."""
+    """Kanezaki's iterations on patches of a volume (the ``volume`` preset's doc)."""
     dev = ctx.device
-    shape = image.shape
-    spacing = tuple(ctx.spacing) if len(ctx.spacing) == 3 else (1.0, 1.0, 1.0)
     sp_np = slic_superpixels(image.data, p.n_superpixels, p.compactness, image.is_rgb,
-                             spacing=spacing)
+                             spacing=volume_spacing(ctx))
     n_sp = int(sp_np.max()) + 1
-    patch = patch_shape(shape, p.patch_size, spacing)
-    rng = np.random.default_rng(ctx.seed)
-    if p.patch_focus > 0:
-        centroids, focus_prob = supervoxel_focus(image.data, sp_np, n_sp)
     q = p.n_clusters
-    with seeded(ctx.seed):
-        net = FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
-    net = net.to(dev).train()
-    opt = sgd(net, p.lr, p.momentum)
+    focus = supervoxel_focus(image.data, sp_np, n_sp) if p.patch_focus > 0 else None
 
-    def whole_volume(vote: bool = True) -> np.ndarray:
-        target = predict_volume_labels(net, image.data, patch, p.n_conv, dev)
-        if not vote:
-            return target
-        return superpixel_vote(torch.from_numpy(target.ravel()), torch.from_numpy(sp_np.ravel()),
-                               n_sp, q).view(shape).numpy()
-
-    why = f"reached {p.max_iter} iterations"
-    step, loss_value, n_labels = 0, float("nan"), q
-    seen = torch.zeros((VOLUME_LABEL_WINDOW, q), dtype=torch.bool, device=dev)
-    for step in range(1, p.max_iter + 1):
-        if p.patch_focus > 0 and rng.random() < p.patch_focus:
-            centre = centroids[rng.choice(n_sp, p=focus_prob)]
-            crop = focused_patch(shape, patch, centre, rng)
-        else:
-            crop = random_patch(shape, patch, rng)
-        x = volume_tensor(image.data[crop], dev)
+    def patch_loss(out: torch.Tensor, crop: tuple[slice, ...]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        resp = out[0].reshape(q, -1).t()
         _, sp_local = torch.unique(torch.from_numpy(sp_np[crop].ravel()), return_inverse=True)
         sp_local = sp_local.to(dev)
-        opt.zero_grad(set_to_none=True)
-        resp = net(x)[0].reshape(q, -1).t()
         with torch.no_grad():
             target = resp.argmax(dim=1)
-            seen[step % VOLUME_LABEL_WINDOW] = torch.bincount(target, minlength=q) > 0
-            n_labels = int(seen.any(dim=0).sum())
             refined = superpixel_vote(target, sp_local, int(sp_local.max()) + 1, q)
-        loss = F.cross_entropy(resp, refined)
-        loss.backward()
-        opt.step()
-        loss_value = float(loss.item())
-        stop = None
-        if step >= VOLUME_LABEL_WINDOW:
-            stop = stop_reason(n_labels, p.min_labels, False, p.patience)
-        if stop:
-            why = stop + f" (over the last {VOLUME_LABEL_WINDOW} patches)"
-            break
-        if step == p.max_iter:
-            break
-        labels = whole_volume() if ctx.wants_preview(step, p.max_iter) else None
-        yield Progress(step=step, total=p.max_iter, loss=loss_value, n_labels=n_labels,
-                       labels=labels)
-    final = whole_volume(p.final_vote)
-    yield Progress(step=step, total=p.max_iter, loss=loss_value,
-                   n_labels=int(np.unique(final).size), labels=final, done=True,
-                   message=f"stopped: {why}; patches of {'x'.join(map(str, patch))} voxels")
+        return F.cross_entropy(resp, refined), target
+
+    def vote(labels: np.ndarray) -> np.ndarray:
+        return superpixel_vote(torch.from_numpy(labels.ravel()), torch.from_numpy(sp_np.ravel()),
+                               n_sp, q).view(image.shape).numpy()
+
+    yield from iterate_volume(image, p, ctx, patch_loss, patch=volume_patch(image, p, ctx),
+                              focus=focus, finish=vote if p.final_vote else None)
 
 
 def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:

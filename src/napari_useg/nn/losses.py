@@ -8,6 +8,8 @@ and in how they are normalised.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 __all__ = ["spatial_continuity_loss", "total_variation_loss"]
@@ -20,19 +22,24 @@ def _check(resp: torch.Tensor) -> None:
         raise ValueError(f"response needs at least 2x2 pixels, got {tuple(resp.shape[-2:])}")
 
 
-def spatial_continuity_loss(resp: torch.Tensor) -> torch.Tensor:
+def spatial_continuity_loss(resp: torch.Tensor,
+                            weights: Sequence[float] | None = None) -> torch.Tensor:
     """Spatial continuity loss of Kim, Kanezaki and Tanaka (TIP 2020), Eq. (4).
 
     The mean absolute difference between vertically adjacent pixels plus the mean
     absolute difference between horizontally adjacent pixels, each mean taken over
     all its elements, i.e. over ``N·(H-1)·W·q`` and ``N·H·(W-1)·q`` values
     respectively, exactly as the authors' ``L1Loss`` against a zero target (without
-    building that target).
+    building that target). A volume ``(N, q, Z, Y, X)`` adds the same term along z.
 
     Parameters
     ----------
     resp : torch.Tensor
-        ``(N, q, H, W)`` response map.
+        ``(N, q, H, W)`` response map, or ``(N, q, Z, Y, X)`` for a volume.
+    weights : sequence of float, optional
+        One weight per spatial axis (default: all 1, the paper). For an anisotropic
+        volume, ``min(spacing) / spacing`` makes each term a difference per unit length:
+        neighbours further apart along z are allowed to differ more.
 
     Returns
     -------
@@ -44,11 +51,28 @@ def spatial_continuity_loss(resp: torch.Tensor) -> torch.Tensor:
     >>> r = torch.zeros(1, 1, 2, 3); r[..., 1, :] = 1.0  # bottom row differs
     >>> float(spatial_continuity_loss(r))  # vertical mean 1, horizontal mean 0
     1.0
+    >>> v = torch.zeros(1, 1, 2, 2, 2); v[:, :, 1] = 1.0  # the second z-slice differs
+    >>> float(spatial_continuity_loss(v, weights=(0.5, 1.0, 1.0)))
+    0.5
     """
-    _check(resp)
-    vertical = (resp[..., 1:, :] - resp[..., :-1, :]).abs().mean()
-    horizontal = (resp[..., :, 1:] - resp[..., :, :-1]).abs().mean()
-    return vertical + horizontal
+    if resp.ndim not in (4, 5):
+        raise ValueError(f"response must be (N, q, H, W) or (N, q, Z, Y, X), got shape "
+                         f"{tuple(resp.shape)}")
+    spatial = resp.ndim - 2
+    if min(resp.shape[2:]) < 2:
+        raise ValueError(f"response needs at least 2 pixels along every spatial axis, got "
+                         f"{tuple(resp.shape[2:])}")
+    if weights is None:
+        weights = (1.0,) * spatial
+    if len(weights) != spatial:
+        raise ValueError(f"weights needs {spatial} values (one per spatial axis), got "
+                         f"{len(weights)}")
+    total = resp.new_zeros(())
+    for axis, weight in zip(range(2, resp.ndim), weights, strict=True):
+        n = resp.shape[axis]
+        diff = resp.narrow(axis, 1, n - 1) - resp.narrow(axis, 0, n - 1)
+        total = total + float(weight) * diff.abs().mean()
+    return total
 
 
 def total_variation_loss(resp: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

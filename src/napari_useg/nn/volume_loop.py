@@ -17,8 +17,8 @@ from torch import nn
 
 from napari_useg.core.tiling import clipped_windows
 
-__all__ = ["patch_shape", "random_patch", "focused_patch", "supervoxel_focus", "volume_tensor",
-           "predict_volume_labels"]
+__all__ = ["patch_shape", "random_patch", "focused_patch", "focus_probability",
+           "supervoxel_focus", "volume_tensor", "predict_volume_labels"]
 
 
 def patch_shape(shape: tuple[int, ...], side: int, spacing: tuple[float, ...]
@@ -47,15 +47,34 @@ def random_patch(shape: tuple[int, ...], patch: tuple[int, ...],
     return tuple(slice(s, s + p) for s, p in zip(starts, patch, strict=True))
 
 
+def focus_probability(count: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Probability of centring a training patch on each region of a partition.
+
+    Proportional to the region's size (``count`` voxels) times the distance of its mean
+    intensity ``mean`` from the size-weighted median of the regions' means: rare bright
+    (or dark) structures in a large volume get picked as often as the background around
+    them. Uniform by size when every region has the median intensity.
+
+    Examples
+    --------
+    >>> focus_probability(np.array([90.0, 10.0]), np.array([0.1, 0.9])).round(2)
+    array([0., 1.])
+    """
+    order = np.argsort(mean)
+    half = np.searchsorted(np.cumsum(count[order]), count.sum() / 2.0)
+    median = mean[order[min(half, len(mean) - 1)]]
+    weight = count * np.abs(mean - median)
+    total = weight.sum()
+    return weight / total if total > 0 else count / count.sum()
+
+
 def supervoxel_focus(data: np.ndarray, supervoxels: np.ndarray, n: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Centroids of the supervoxels and how much each stands out from the volume.
 
     Returns ``(centroids, prob)``: ``(n, 3)`` voxel centroids and the probability of
-    picking each supervoxel, proportional to its size times the distance of its mean
-    intensity (mean over channels) from the size-weighted median of the supervoxel means:
-    rare bright (or dark) structures in a large volume get picked as often as the
-    background around them. Computed one z-slice at a time (no volume-sized temporaries).
+    picking each supervoxel (:func:`focus_probability` of its size and mean intensity,
+    mean over channels). Computed one z-slice at a time (no volume-sized temporaries).
     """
     zdim, ydim, xdim = supervoxels.shape
     yy, xx = np.indices((ydim, xdim), dtype=np.float64)
@@ -70,15 +89,7 @@ def supervoxel_focus(data: np.ndarray, supervoxels: np.ndarray, n: int
         for c, w in enumerate(weights, start=1):
             sums[:, c] += np.bincount(ids, weights=w, minlength=n)
     size = np.maximum(count, 1.0)
-    centroids = sums[:, :3] / size[:, None]
-    mean = sums[:, 3] / size
-    order = np.argsort(mean)
-    half = np.searchsorted(np.cumsum(count[order]), count.sum() / 2.0)
-    median = mean[order[min(half, n - 1)]]
-    weight = count * np.abs(mean - median)
-    total = weight.sum()
-    prob = weight / total if total > 0 else count / count.sum()
-    return centroids, prob
+    return sums[:, :3] / size[:, None], focus_probability(count, sums[:, 3] / size)
 
 
 def focused_patch(shape: tuple[int, ...], patch: tuple[int, ...], centre: np.ndarray,

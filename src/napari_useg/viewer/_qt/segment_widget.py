@@ -145,12 +145,13 @@ class SegmentWidget(ScrollingDock):
             },
             values={"preview_every": 5},
         )
+        volume_methods = sorted(n for n, m in all_methods().items() if m.volumes)
         self.mode_controls = RunControls(
             RunOptions, ["spatial_dims", "runs"],
             labels={"spatial_dims": "mode (2: slices, 3: volume)", "runs": "runs (consensus)"},
             tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
-                                      "(kmeans, otsu, kanezaki; the layer's scale is the "
-                                      "voxel spacing)",
+                                      f"({', '.join(volume_methods)}; the layer's scale is "
+                                      "the voxel spacing)",
                       "runs": "1: one run. K > 1: K runs with seeds seed..seed+K-1, the "
                               "result is their consensus and an 'agreement' Image layer "
                               "shows where they agree (1) or not: K times the time"},

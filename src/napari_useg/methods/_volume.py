@@ -1,0 +1,164 @@
+"""The training loop of the backprop methods on a volume (Kanezaki 2018 and DFC in 3-D).
+
+Both train the same 3-D network (:class:`~napari_useg.nn.feature_net.FeatureNet` with
+``dims=3``) on one patch of the volume per iteration and predict the whole volume tile by
+tile (:mod:`napari_useg.nn.volume_loop`); they differ only in the loss of a patch, which
+the method passes in as a :data:`PatchLoss`:
+
+* Kanezaki: cross-entropy towards the argmax voted over the SLIC supervoxels in the patch;
+* DFC: cross-entropy towards the argmax itself plus ``mu`` x the spatial continuity of the
+  response, each axis weighted by the voxel spacing.
+
+Patches are drawn uniformly, or (``patch_focus``) centred on a region of a ``focus``
+partition (supervoxels, or a regular grid of blocks) drawn by how much its intensity
+stands out from the volume's median, so that rare objects are trained on as often as
+the background around them. The ``min_labels`` stop counts the labels seen over the last
+:data:`LABEL_WINDOW` patches (one patch of background alone would show one or two labels
+long before the volume does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from skimage.measure import block_reduce
+
+from napari_useg.core.image import PreparedImage
+from napari_useg.core.progress import Progress
+from napari_useg.core.registry import RunContext
+from napari_useg.nn.feature_net import FeatureNet, seeded
+from napari_useg.nn.image_loop import sgd, stop_reason
+from napari_useg.nn.volume_loop import (
+    focus_probability,
+    focused_patch,
+    patch_shape,
+    predict_volume_labels,
+    random_patch,
+    volume_tensor,
+)
+
+__all__ = ["LABEL_WINDOW", "PatchLoss", "block_focus", "iterate_volume", "volume_patch",
+           "volume_spacing"]
+
+#: Patches whose labels count towards the ``min_labels`` stop rule on a volume.
+LABEL_WINDOW = 10
+
+#: ``loss(out, crop) -> (loss, target)``: the loss of the network's response ``out``
+#: ``(1, q, z, y, x)`` on the patch at ``crop`` (slices of the volume), and the argmax
+#: labels ``(z*y*x,)`` of that response (for the stop rule).
+PatchLoss = Callable[[torch.Tensor, tuple[slice, ...]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def volume_spacing(ctx: RunContext) -> tuple[float, float, float]:
+    """The run's voxel spacing ``(dz, dy, dx)`` (unit spacing when none was given)."""
+    return tuple(ctx.spacing) if len(ctx.spacing) == 3 else (1.0, 1.0, 1.0)
+
+
+def block_focus(data: np.ndarray, block: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of a regular grid of blocks and the probability of centring a patch on each.
+
+    The focus partition of a method without supervoxels: blocks of ``block`` voxels
+    (edge voxels beyond the last whole block are left out), their mean intensity (mean over
+    channels) by :func:`skimage.measure.block_reduce`, weighted as
+    :func:`~napari_useg.nn.volume_loop.focus_probability` does.
+
+    Returns
+    -------
+    centres : numpy.ndarray
+        ``(n, 3)`` voxel coordinates of the blocks' centres.
+    prob : numpy.ndarray
+        ``(n,)`` probabilities, summing to 1.
+    """
+    block = tuple(max(1, min(b, n)) for b, n in zip(block, data.shape[:3], strict=True))
+    whole = tuple(slice(0, (n // b) * b) for n, b in zip(data.shape[:3], block, strict=True))
+    grey = data[whole].mean(axis=-1, dtype=np.float32)
+    means = block_reduce(grey, block, np.mean).ravel()
+    grid = np.indices(tuple(n // b for n, b in zip(data.shape[:3], block, strict=True)))
+    centres = np.stack([(g.ravel() + 0.5) * b for g, b in zip(grid, block, strict=True)], 1)
+    return centres, focus_probability(np.full(len(means), float(np.prod(block))), means)
+
+
+def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, patch_loss: PatchLoss, *,
+                   patch: tuple[int, ...], focus: tuple[np.ndarray, np.ndarray] | None,
+                   finish: Callable[[np.ndarray], np.ndarray] | None = None,
+                   net: FeatureNet | None = None) -> Iterator[Progress]:
+    """Train on one patch per iteration, then predict the whole volume tile by tile.
+
+    Parameters
+    ----------
+    image : PreparedImage
+        The volume (``spatial_dims == 3``).
+    p : parameters
+        A backprop method's parameters (``n_features``, ``n_clusters``, ``n_conv``,
+        ``init``, ``lr``, ``momentum``, ``max_iter``, ``min_labels``, ``patch_focus``).
+    ctx : RunContext
+    patch_loss : PatchLoss
+        The method's loss on one patch.
+    patch : tuple of int
+        Voxels per axis of a training patch (and of a prediction tile).
+    focus : (centres, prob) or None
+        Where focused patches are centred (``None``: every patch uniform).
+    finish : callable, optional
+        Applied to the predicted labels of the whole volume (previews and result).
+    net : FeatureNet, optional
+        A network to train (default: a new one seeded by ``ctx.seed``).
+
+    Yields
+    ------
+    Progress
+        One per iteration; the last one (``done``) carries the labels of the volume.
+    """
+    dev = ctx.device
+    shape = image.shape
+    q = p.n_clusters
+    rng = np.random.default_rng(ctx.seed)
+    if net is None:
+        with seeded(ctx.seed):
+            net = FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
+    net = net.to(dev).train()
+    opt = sgd(net, p.lr, p.momentum)
+
+    def whole_volume() -> np.ndarray:
+        labels = predict_volume_labels(net, image.data, patch, p.n_conv, dev)
+        return labels if finish is None else finish(labels)
+
+    why = f"reached {p.max_iter} iterations"
+    step, loss_value, n_labels = 0, float("nan"), q
+    seen = torch.zeros((LABEL_WINDOW, q), dtype=torch.bool, device=dev)
+    for step in range(1, p.max_iter + 1):
+        if focus is not None and p.patch_focus > 0 and rng.random() < p.patch_focus:
+            centres, prob = focus
+            crop = focused_patch(shape, patch, centres[rng.choice(len(prob), p=prob)], rng)
+        else:
+            crop = random_patch(shape, patch, rng)
+        opt.zero_grad(set_to_none=True)
+        loss, target = patch_loss(net(volume_tensor(image.data[crop], dev)), crop)
+        loss.backward()
+        opt.step()
+        loss_value = float(loss.item())
+        with torch.no_grad():
+            seen[step % LABEL_WINDOW] = torch.bincount(target, minlength=q) > 0
+            n_labels = int(seen.any(dim=0).sum())
+        stop = None
+        if step >= LABEL_WINDOW:
+            stop = stop_reason(n_labels, p.min_labels, False, 0)
+        if stop:
+            why = stop + f" (over the last {LABEL_WINDOW} patches)"
+            break
+        if step == p.max_iter:
+            break
+        labels = whole_volume() if ctx.wants_preview(step, p.max_iter) else None
+        yield Progress(step=step, total=p.max_iter, loss=loss_value, n_labels=n_labels,
+                       labels=labels)
+    final = whole_volume()
+    yield Progress(step=step, total=p.max_iter, loss=loss_value,
+                   n_labels=int(np.unique(final).size), labels=final, done=True,
+                   message=f"stopped: {why}; patches of {'x'.join(map(str, patch))} voxels")
+
+
+def volume_patch(image: PreparedImage, p: Any, ctx: RunContext) -> tuple[int, ...]:
+    """The training patch of a run: ``p.patch_size`` voxels across along the finest axis."""
+    return patch_shape(image.shape, p.patch_size, volume_spacing(ctx))
