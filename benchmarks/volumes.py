@@ -36,7 +36,7 @@ the learned methods depend on the seed.
 ``--synthetic Z Y X`` replaces the shared volumes by one made here (no data needed): bright
 balls (nuclei, radius 12 voxels in x and y) on a dark noisy background, voxel spacing
 (2, 1, 1), and their ids as the annotation; with it the script also prints the memory
-estimate the library checks before a Kanezaki run.
+estimate the library checks before a Kanezaki or DFC run.
 """
 
 from __future__ import annotations
@@ -195,9 +195,11 @@ def main() -> None:
     if args.synthetic:
         made = synthetic_volume(tuple(args.synthetic), args.balls, args.seed)
         volumes = [("synthetic_" + "x".join(map(str, args.synthetic)), *made)]
-        method = get_method("kanezaki")
-        need = method.memory_needed(made[0].shape, 1, method.build("volume"))
-        print(f"Kanezaki volume preset, estimated memory: {need / 2**20:.0f} MiB")
+        for learned in ("kanezaki", "dfc"):
+            if f"{learned}-volume" in args.methods:
+                method = get_method(learned)
+                need = method.memory_needed(made[0].shape, 1, method.build("volume"))
+                print(f"{learned} volume preset, estimated memory: {need / 2**20:.0f} MiB")
     else:
         volumes = _shared_volumes(args.data, args.volumes)
     print(f"torch threads {torch.get_num_threads()}; load {psutil.getloadavg()}")

@@ -394,7 +394,10 @@ def memory(shape: tuple[int, ...], n_channels: int, p: DfcParams) -> int:
     side = p.patch_size or max(shape)
     patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
     per_voxel = 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
-    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=8)
+    # per voxel of the volume: the prepared data and its preparation's temporaries, the
+    # channel mean of the focus blocks, labels; measured 22 bytes per voxel at the peak
+    # with one channel, objects included (benchmarks/volumes.py --synthetic, docs/volumes.md)
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=20)
 
 
 METHOD = register(
