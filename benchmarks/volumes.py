@@ -2,7 +2,8 @@
 
 For each volume of ``../shared/microscopy3d`` (or ``--data``) and each method, prints the
 wall time, the peak memory added by the run (resident set size sampled every 20 ms, above
-the level before the run), the nucleus-level F1 at IoU 0.5 and the mean F1 over IoU
+the level before the run; "seg MiB": the same for the segmentation alone, before its
+classes become objects), the nucleus-level F1 at IoU 0.5 and the mean F1 over IoU
 0.5..0.95 (:mod:`napari_useg.metrics.instances`), and the foreground/background Hungarian
 accuracy (prediction objects vs annotated objects as two classes).
 
@@ -33,6 +34,10 @@ the learned methods depend on the seed.
     OMP_NUM_THREADS=1 python benchmarks/volumes.py --synthetic 256 512 512 \
         --methods otsu kanezaki-volume                  # size: time and peak memory
 
+``--zarr DIR`` writes each volume to a zarr array first and passes the methods that array
+(through dask), unread: the peak memory of a method that reads volumes a window at a time
+(``dfc``) then leaves out the volume's data.
+
 ``--synthetic Z Y X`` replaces the shared volumes by one made here (no data needed): bright
 balls (nuclei, radius 12 voxels in x and y) on a dark noisy background, voxel spacing
 (2, 1, 1), and their ids as the annotation; with it the script also prints the memory
@@ -47,10 +52,12 @@ import threading
 import time
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import psutil
 import tifffile
 import torch
+import zarr
 from skimage.filters import gaussian, threshold_otsu
 from skimage.measure import label as connected
 
@@ -136,25 +143,27 @@ def slice_by_slice(raw: np.ndarray, seed: int) -> np.ndarray:
 
 
 def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int,
-               split: bool = False, params: dict | None = None) -> np.ndarray:
-    """Objects (0 = background) of one method on one volume (``params``: Kanezaki's)."""
-    if name == "otsu-reference":
-        return otsu_reference(raw)
-    if name in ("otsu", "otsu-watershed"):
-        lab = segment(raw, "otsu", spatial_dims=3, spacing=spacing,
-                      watershed=name == "otsu-watershed")
-        return lab - 1  # the background (largest connected class) is label 1
-    if name == "kmeans3d":
-        classes = segment(raw, "kmeans", spatial_dims=3, spacing=spacing, n_clusters=2,
-                          window=3, seed=seed)
-    elif name in ("kanezaki-volume", "dfc-volume"):
-        classes = segment(raw, name.split("-")[0], spatial_dims=3, spacing=spacing, seed=seed,
-                          device="cpu", **(params or {}))
-    elif name == "kanezaki-slices":
-        classes = slice_by_slice(raw, seed)
-    else:
-        raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
-    return instances(classes, spacing=spacing, split=split)
+               split: bool = False, params: dict | None = None) -> tuple[np.ndarray, float]:
+    """Objects (0 = background) of one method on one volume (``params``: the learned
+    methods'), and the peak MiB of the segmentation alone (before classes become objects)."""
+    with PeakMemory() as mem:
+        if name == "otsu-reference":
+            return otsu_reference(raw), mem.mib
+        if name in ("otsu", "otsu-watershed"):
+            lab = segment(raw, "otsu", spatial_dims=3, spacing=spacing,
+                          watershed=name == "otsu-watershed")
+            return lab - 1, mem.mib  # the background (largest connected class) is label 1
+        if name == "kmeans3d":
+            classes = segment(raw, "kmeans", spatial_dims=3, spacing=spacing, n_clusters=2,
+                              window=3, seed=seed)
+        elif name in ("kanezaki-volume", "dfc-volume"):
+            classes = segment(raw, name.split("-")[0], spatial_dims=3, spacing=spacing,
+                              seed=seed, device="cpu", **(params or {}))
+        elif name == "kanezaki-slices":
+            classes = slice_by_slice(raw, seed)
+        else:
+            raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+    return instances(classes, spacing=spacing, split=split), mem.mib
 
 
 def _shared_volumes(data: Path, names: list[str] | None) -> list[tuple]:
@@ -185,6 +194,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, nargs=3, metavar=("Z", "Y", "X"),
                         help="one synthetic volume of this shape instead of the shared ones")
     parser.add_argument("--balls", type=int, default=60, help="balls in --synthetic")
+    parser.add_argument("--zarr", type=Path, default=None, metavar="DIR",
+                        help="write each volume to a zarr array in DIR and pass the methods "
+                             "that array, unread (dfc reads it a window at a time)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a parameter of kanezaki-volume and dfc-volume (repeatable), "
                              "e.g. patch_focus=0.5")
@@ -198,41 +210,50 @@ def main() -> None:
         for learned in ("kanezaki", "dfc"):
             if f"{learned}-volume" in args.methods:
                 method = get_method(learned)
-                need = method.memory_needed(made[0].shape, 1, method.build("volume"))
-                print(f"{learned} volume preset, estimated memory: {need / 2**20:.0f} MiB")
+                lazy = args.zarr is not None and method.lazy_volumes
+                need = method.memory_needed(made[0].shape, 1, method.build("volume"),
+                                            lazy=lazy)
+                print(f"{learned} volume preset, estimated memory"
+                      f"{' (read from zarr)' if lazy else ''}: {need / 2**20:.0f} MiB")
     else:
         volumes = _shared_volumes(args.data, args.volumes)
     print(f"torch threads {torch.get_num_threads()}; load {psutil.getloadavg()}")
-    print(f"{'volume':22s} {'method':16s} {'time s':>7s} {'peak MiB':>8s} {'objects':>7s} "
-          f"{'F1@0.5':>6s} {'mF1':>6s} {'Hung.':>6s}")
+    print(f"{'volume':22s} {'method':16s} {'time s':>7s} {'peak MiB':>8s} {'seg MiB':>8s} "
+          f"{'objects':>7s} {'F1@0.5':>6s} {'mF1':>6s} {'Hung.':>6s}")
     for name, raw, truth, spacing in volumes:
+        if args.zarr is not None:
+            store = zarr.open(str(args.zarr / f"{name}.zarr"), mode="w", shape=raw.shape,
+                              chunks=(16, 128, 128), dtype=raw.dtype)
+            store[:] = raw
+            raw = da.from_zarr(store)
         for method in args.methods:
             rows = []
             for seed in range(args.seed, args.seed + args.seeds):
                 t0 = time.perf_counter()
                 with PeakMemory() as mem:
-                    objects = run_method(method, raw, spacing, seed, args.split_classes,
-                                         params)
+                    objects, seg_mib = run_method(method, raw, spacing, seed,
+                                                  args.split_classes, params)
                 seconds = time.perf_counter() - t0
                 scores = instance_scores(objects, truth)
                 hung = hungarian_accuracy((objects > 0).astype(np.int8),
                                           (truth > 0).astype(np.int8))
                 row = {"volume": name, "method": method, "seed": seed,
                        "split": args.split_classes, "seconds": round(seconds, 2),
-                       "peak_mib": round(mem.mib, 1), "objects": scores.n_pred,
+                       "peak_mib": round(mem.mib, 1), "segment_peak_mib": round(seg_mib, 1),
+                       "objects": scores.n_pred,
                        "true_objects": scores.n_true, "f1_50": round(scores.f1_50, 3),
                        "mean_f1": round(scores.mean_f1, 3), "hungarian": round(hung, 3)}
                 rows.append(row)
                 print(f"{row['volume']:22s} {method:16s} {seconds:7.1f} {mem.mib:8.1f} "
-                      f"{scores.n_pred:7d} {scores.f1_50:6.3f} {scores.mean_f1:6.3f} "
-                      f"{hung:6.3f}  seed {seed}", flush=True)
+                      f"{seg_mib:8.1f} {scores.n_pred:7d} {scores.f1_50:6.3f} "
+                      f"{scores.mean_f1:6.3f} {hung:6.3f}  seed {seed}", flush=True)
                 if args.json:
                     with args.json.open("a") as fh:
                         fh.write(json.dumps(row) + "\n")
             if len(rows) > 1:
                 mean = {k: float(np.mean([r[k] for r in rows]))
                         for k in ("seconds", "f1_50", "mean_f1", "hungarian")}
-                print(f"{name:22s} {method:16s} {mean['seconds']:7.1f} {'':8s} "
+                print(f"{name:22s} {method:16s} {mean['seconds']:7.1f} {'':8s} {'':8s} "
                       f"{'':7s} {mean['f1_50']:6.3f} {mean['mean_f1']:6.3f} "
                       f"{mean['hungarian']:6.3f}  mean of {len(rows)} seeds", flush=True)
 

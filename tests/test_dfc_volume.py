@@ -3,11 +3,13 @@ the shared patch loop, and what the user gets on a small volume."""
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pytest
 import torch
 
 from napari_useg import segment
+from napari_useg.core.lazy_volume import is_lazy_array
 from napari_useg.core.registry import get_method
 from napari_useg.methods._volume import block_focus
 from napari_useg.metrics import many_to_one_accuracy
@@ -83,3 +85,75 @@ def test_dfc_volume_refuses_scribbles_and_estimates_memory():
     big = m.memory_needed((400, 400, 400), 1, p)
     assert big < 64 * small  # the network is paid per patch, not per voxel of the volume
     assert m.memory_needed((200, 300), 3, m.build("fast")) > 0  # 2-D estimate unchanged
+
+
+class _RecordingArray:
+    """A (Z, Y, X) array that remembers how many voxels each read asked for."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads: list[int] = []
+
+    def __getitem__(self, index):
+        out = self.data[index]
+        self.reads.append(int(np.size(out)))
+        return out
+
+
+def test_lazy_volume_is_read_a_chunk_at_a_time_and_gives_the_same_labels():
+    """A dask volume (here over an array that records its reads) is never read whole:
+    every read is at most one chunk, and the labels equal those of the NumPy volume
+    (``uint16``: the scaling percentiles come from every voxel of a volume this small)."""
+    vol, _ = blob_volume()
+    vol16 = vol.astype(np.uint16) * 37 + 100
+    rec = _RecordingArray(vol16)
+    chunks = (4, 16, 16)
+    lazy = da.from_array(rec, chunks=chunks)
+    assert is_lazy_array(lazy) and not is_lazy_array(vol16)
+    kw = dict(spatial_dims=3, spacing=SPACING, max_iter=20, seed=0, device="cpu")
+    labels = segment(lazy, "dfc", **kw)
+    assert rec.reads and max(rec.reads) <= int(np.prod(chunks)) < vol16.size
+    np.testing.assert_array_equal(labels, segment(vol16, "dfc", **kw))
+    # methods that need the whole volume read it into memory as before
+    assert segment(lazy, "otsu", spatial_dims=3).shape == vol16.shape
+
+
+def test_lazy_volume_memory_does_not_count_the_data():
+    m = get_method("dfc")
+    p = m.build("volume")
+    shape = (512, 2048, 2048)
+    assert m.lazy_volumes
+    lazy = m.memory_needed(shape, 2, p, lazy=True)
+    assert lazy < m.memory_needed(shape, 2, p) / 2
+    assert lazy / np.prod(shape, dtype=np.float64) < 9  # labels and their relabelling
+    with pytest.raises(ValueError, match="does not read volumes lazily"):
+        get_method("kanezaki").memory_needed(shape, 1, get_method("kanezaki").build("volume"),
+                                             lazy=True)
+
+
+def test_lazy_volume_reports_nan_where_read():
+    vol = np.zeros((8, 16, 16), np.float32)
+    vol[5, 3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        segment(da.from_array(vol, chunks=(4, 8, 8)), "dfc", spatial_dims=3, max_iter=2)
+
+
+def test_napari_dask_layer_in_volume_mode_stays_lazy():
+    """A dask Image layer segmented by DFC in volume mode: the layer's data reaches the
+    method unread (reads of at most one chunk) and the labels equal the NumPy layer's."""
+    from napari.components import ViewerModel
+
+    from napari_useg.viewer.segment_job import run_on_layer
+
+    vol, _ = blob_volume()
+    rec = _RecordingArray(vol)
+    viewer = ViewerModel()
+    viewer.add_image(da.from_array(rec, chunks=(4, 16, 16)), name="lazy", scale=SPACING)
+    viewer.add_image(vol, name="eager", scale=SPACING)
+    rec.reads.clear()  # napari reads a slice to show the layer
+    kw = dict(spatial_dims=3, max_iter=10, seed=0, device="cpu")
+    lazy = run_on_layer(viewer, "lazy", "dfc", **kw)
+    assert rec.reads and max(rec.reads) <= 4 * 16 * 16
+    eager = run_on_layer(viewer, "eager", "dfc", **kw)
+    np.testing.assert_array_equal(lazy.data, eager.data)
+    assert tuple(lazy.scale) == SPACING

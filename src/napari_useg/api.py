@@ -31,6 +31,7 @@ from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_featur
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
 from napari_useg.core.instances import instances
 from napari_useg.core.labels import sequential
+from napari_useg.core.lazy_volume import is_lazy_array, prepare_lazy_volume
 from napari_useg.core.model import load_model
 from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
@@ -133,16 +134,20 @@ def iter_segment_with(image, method: str, options: RunOptions, **params: Any
     inputs = {k: params.pop(k) for k in list(params) if k in input_names}
     p = m.build(m.preset_for(options.preset, dims), params)
     dev = options.torch_device(m.uses_torch)
+    # a lazy volume (dask, zarr, memmap) stays on disk for a method that reads windows
+    lazy = dims == 3 and m.lazy_volumes and is_lazy_array(image)
     layout = layout_shape(image, options.channel_axis, dims)
     if layout is not None:  # a bad layout is reported by prepare_image
         spatial, c = tuple(layout[:-1]), int(layout[-1])
         n = int(np.prod(spatial, dtype=np.int64))
-        prepared_copies = n * (c * 12 + 8)  # float64 scaling, float32 result, percentiles
+        # float64 scaling, float32 result, percentiles (none for a lazy volume)
+        prepared_copies = 0 if lazy else n * (c * 12 + 8)
         what = "volume" if dims == 3 else "image"
-        check_fits(m.memory_needed(spatial, c, p) + prepared_copies,
+        check_fits(m.memory_needed(spatial, c, p, lazy=lazy) + prepared_copies,
                    f"{m.name} on a {'x'.join(map(str, spatial))} {what} with {c} channel(s)",
                    dev)
-    prepared = prepare_image(image, options.channel_axis, dims)
+    prepared = (prepare_lazy_volume(image, options.channel_axis) if lazy
+                else prepare_image(image, options.channel_axis, dims))
     inputs = m.check_inputs(inputs, prepared.shape)
     spacing = options.spacing or (1.0,) * dims
     ctx = RunContext(seed=options.seed, device=dev, preview_every=options.preview_every,

@@ -314,12 +314,12 @@ def prepare_image(image, channel_axis: int | None = None,
 # --- fixed normalisation (dataset-level models) -------------------------------------------
 
 
-def channels_last(image, channel_axis: int | None = None):
+def channels_last(image, channel_axis: int | None = None, spatial_dims: int = 2):
     """Validate an image's layout and move its channels last, without reading its pixels.
 
     Same layout rules as :func:`prepare_image` (2-D grayscale, RGB(A) last axis,
-    or ``channel_axis``), but dask (and other lazy) arrays stay lazy, so a tiled
-    prediction can read one tile at a time.
+    or ``channel_axis``; a volume with ``spatial_dims=3``), but dask (and other lazy)
+    arrays stay lazy, so a tiled prediction can read one tile at a time.
 
     Parameters
     ----------
@@ -327,11 +327,14 @@ def channels_last(image, channel_axis: int | None = None):
         NumPy, dask or other array with ``shape``, ``dtype`` and slicing.
     channel_axis : int, optional
         Axis holding the channels.
+    spatial_dims : {2, 3}
+        3: a volume, ``(Z, Y, X)`` or 4-D with ``channel_axis``.
 
     Returns
     -------
     array : array_like
-        ``(H, W, C)`` view of the raw values (alpha dropped).
+        ``(H, W, C)`` view of the raw values (alpha dropped); ``(Z, Y, X, C)`` for a
+        volume.
     is_rgb : bool
         True when the channels are red, green, blue.
 
@@ -351,14 +354,16 @@ def channels_last(image, channel_axis: int | None = None):
         raise TypeError("complex images are not supported")
     if 0 in tuple(image.shape):
         raise ValueError(f"image is empty (shape {tuple(image.shape)})")
-    return _layout(image, channel_axis)
+    return _layout(image, channel_axis, spatial_dims)
 
 
 def _sample(arr, max_samples: int) -> np.ndarray:
-    """``(n, C)`` values of a strided subsample of an ``(H, W, C)`` array (all when small)."""
-    h, w = int(arr.shape[0]), int(arr.shape[1])
-    step = max(1, int(np.ceil(np.sqrt(h * w / max(1, max_samples)))))
-    sub = np.asarray(arr[::step, ::step])
+    """``(n, C)`` values of a strided subsample of an ``(H, W, C)`` (or ``(Z, Y, X, C)``)
+    array: the same step along every spatial axis, all values when small."""
+    spatial = [int(n) for n in arr.shape[:-1]]
+    ratio = float(np.prod(spatial, dtype=np.float64)) / max(1, max_samples)
+    step = max(1, int(np.ceil(ratio ** (1.0 / len(spatial)))))
+    sub = np.asarray(arr[(slice(None, None, step),) * len(spatial)])
     return sub.reshape(-1, sub.shape[-1])
 
 

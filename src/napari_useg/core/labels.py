@@ -7,6 +7,10 @@ import numpy as np
 __all__ = ["sequential", "upsample_nearest"]
 
 
+#: Rows (first-axis indices) relabelled at once by :func:`sequential`'s lookup table.
+_SLAB = 8
+
+
 def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
     """Relabel to consecutive integers ``start..start+n-1`` in order of first value.
 
@@ -36,12 +40,20 @@ def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
     if labels.size and labels.dtype.kind in "ui":
         lo, hi = int(labels.min()), int(labels.max())
         if lo >= 0 and hi < max(2 * labels.size, 1 << 16):
-            # ids in a compact range: a lookup table instead of np.unique's sort, so a
-            # large volume costs its int32 result and no int64 temporaries
+            # ids in a compact range: a lookup table instead of np.unique's sort, applied
+            # slab by slab along the first axis (fancy indexing makes an intp copy of its
+            # index), so a large volume costs its int32 result and no volume-sized
+            # int64 temporaries
+            slabs = [slice(i, i + _SLAB) for i in range(0, max(labels.shape[0], 1), _SLAB)] \
+                if labels.ndim else [Ellipsis]
             present = np.zeros(hi + 1, dtype=bool)
-            present[labels] = True
+            for sl in slabs:
+                present[labels[sl]] = True
             lut = (np.cumsum(present, dtype=np.int64) - 1 + start).astype(np.int32)
-            return lut[labels]
+            out = np.empty(labels.shape, dtype=np.int32)
+            for sl in slabs:
+                out[sl] = lut[labels[sl]]
+            return out
     _, inverse = np.unique(labels.ravel(), return_inverse=True)
     return (inverse.reshape(labels.shape) + start).astype(np.int32)
 

@@ -138,6 +138,11 @@ class Method:
         ``spatial_dims=3``); other methods refuse volumes with a clear error.
     volume_preset : str or None
         Preset used for a volume when the caller names none (``default_preset`` if ``None``).
+    lazy_volumes : bool
+        Whether ``run`` reads a volume only a window at a time, so that a lazy volume
+        (dask, zarr, memmap) is passed as a
+        :class:`~napari_useg.core.lazy_volume.LazyVolume` rather than read into memory;
+        ``memory`` then takes ``lazy=True``.
     """
 
     name: str
@@ -155,10 +160,14 @@ class Method:
     memory: Callable[[tuple[int, ...], int, Any], int] | None = None
     volumes: bool = False
     volume_preset: str | None = None
+    lazy_volumes: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "dataset"):
             raise ValueError(f"method {self.name!r}: kind must be 'image' or 'dataset'")
+        if self.lazy_volumes and not (self.volumes and self.memory is not None):
+            raise ValueError(f"method {self.name!r}: lazy_volumes needs volumes=True and a "
+                             "memory estimate that takes lazy=True")
         if self.default_preset is not None and self.default_preset not in self.presets:
             raise ValueError(
                 f"method {self.name!r}: unknown default preset {self.default_preset!r}"
@@ -215,8 +224,14 @@ class Method:
             return self.volume_preset
         return self.default_preset
 
-    def memory_needed(self, shape: tuple[int, ...], n_channels: int, params: Any) -> int:
-        """Estimated peak bytes of running on one image (or volume) of ``shape``."""
+    def memory_needed(self, shape: tuple[int, ...], n_channels: int, params: Any, *,
+                      lazy: bool = False) -> int:
+        """Estimated peak bytes of running on one image (or volume) of ``shape``
+        (``lazy``: a volume read a window at a time, for a method with ``lazy_volumes``)."""
+        if lazy:
+            if not self.lazy_volumes:
+                raise ValueError(f"method {self.name!r} does not read volumes lazily")
+            return int(self.memory(shape, n_channels, params, lazy=True))  # type: ignore[misc]
         if self.memory is not None:
             return int(self.memory(shape, n_channels, params))
         return pixel_memory(shape, n_channels)

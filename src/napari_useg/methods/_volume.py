@@ -57,13 +57,15 @@ def volume_spacing(ctx: RunContext) -> tuple[float, float, float]:
     return tuple(ctx.spacing) if len(ctx.spacing) == 3 else (1.0, 1.0, 1.0)
 
 
-def block_focus(data: np.ndarray, block: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def block_focus(data: Any, block: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Centres of a regular grid of blocks and the probability of centring a patch on each.
 
     The focus partition of a method without supervoxels: blocks of ``block`` voxels
     (edge voxels beyond the last whole block are left out), their mean intensity (mean over
     channels) by :func:`skimage.measure.block_reduce`, weighted as
-    :func:`~napari_useg.nn.volume_loop.focus_probability` does.
+    :func:`~napari_useg.nn.volume_loop.focus_probability` does. ``data`` is read one slab
+    of ``block[0]`` z-slices at a time (a :class:`~napari_useg.core.lazy_volume.LazyVolume`
+    is never read whole).
 
     Returns
     -------
@@ -72,12 +74,17 @@ def block_focus(data: np.ndarray, block: tuple[int, ...]) -> tuple[np.ndarray, n
     prob : numpy.ndarray
         ``(n,)`` probabilities, summing to 1.
     """
-    block = tuple(max(1, min(b, n)) for b, n in zip(block, data.shape[:3], strict=True))
-    whole = tuple(slice(0, (n // b) * b) for n, b in zip(data.shape[:3], block, strict=True))
-    grey = data[whole].mean(axis=-1, dtype=np.float32)
-    means = block_reduce(grey, block, np.mean).ravel()
-    grid = np.indices(tuple(n // b for n, b in zip(data.shape[:3], block, strict=True)))
-    centres = np.stack([(g.ravel() + 0.5) * b for g, b in zip(grid, block, strict=True)], 1)
+    shape = tuple(int(n) for n in data.shape[:3])
+    block = tuple(max(1, min(b, n)) for b, n in zip(block, shape, strict=True))
+    grid = tuple(n // b for n, b in zip(shape, block, strict=True))
+    bz, by, bx = block
+    slabs = []
+    for z in range(grid[0]):  # one slab of blocks at a time: memory of a slab
+        slab = data[z * bz:(z + 1) * bz, :grid[1] * by, :grid[2] * bx]
+        slabs.append(block_reduce(slab.mean(axis=-1, dtype=np.float32), block, np.mean))
+    means = np.concatenate(slabs, axis=0).ravel()
+    cells = np.indices(grid)
+    centres = np.stack([(g.ravel() + 0.5) * b for g, b in zip(cells, block, strict=True)], 1)
     return centres, focus_probability(np.full(len(means), float(np.prod(block))), means)
 
 

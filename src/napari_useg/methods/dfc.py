@@ -384,16 +384,21 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
                    done=True, message=message, info=info)
 
 
-def memory(shape: tuple[int, ...], n_channels: int, p: DfcParams) -> int:
+def memory(shape: tuple[int, ...], n_channels: int, p: DfcParams, *, lazy: bool = False) -> int:
     """Peak bytes: :func:`backprop_memory` for an image; for a volume, the network on one
     patch (activations and gradients, the continuity term's differences, a tile with its
     halo at prediction) and a few copies of the volume (data, its channel mean for the
-    focus blocks, labels)."""
+    focus blocks, labels). ``lazy``: the volume is read a window at a time
+    (:mod:`napari_useg.core.lazy_volume`), so only the labels and their relabelling
+    to ``int32`` (8 bytes per voxel) grow with it."""
     if len(shape) == 2:
         return backprop_memory(shape, n_channels, p)
     side = p.patch_size or max(shape)
     patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
     per_voxel = 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
+    if lazy:
+        n_patch = int(np.prod(patch, dtype=np.int64))
+        return int(n_patch * per_voxel + 8 * int(np.prod(shape, dtype=np.int64)))
     # per voxel of the volume: the prepared data and its preparation's temporaries, the
     # channel mean of the focus blocks, labels; measured 22 bytes per voxel at the peak
     # with one channel, objects included (benchmarks/volumes.py --synthetic, docs/volumes.md)
@@ -416,6 +421,7 @@ METHOD = register(
         memory=memory,
         volumes=True,
         volume_preset="volume",
+        lazy_volumes=True,
         inputs=(InputInfo("scribbles", "optional strokes: painted pixels carry class ids, "
                                        "0 = unpainted", layer_type="labels"),),
     )

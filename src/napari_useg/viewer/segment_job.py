@@ -116,8 +116,11 @@ class SegmentationJob(Job):
         extra = {k: np.asarray(v[index]) for k, v in self.inputs.items()}
         opts = self.options.replace(channel_axis=self.source.slice_channel_axis,
                                     spatial_dims=self.source.spatial_dims)
-        return iter_segment_with(self.source.slice(index), self.method, opts,
-                                 **self.params, **extra)
+        # a method that reads a volume a window at a time gets the layer's (dask) data
+        # unread: a volume larger than memory stays on disk
+        lazy = self.source.spatial_dims == 3 and get_method(self.method).lazy_volumes
+        image = self.source.lazy_slice(index) if lazy else self.source.slice(index)
+        return iter_segment_with(image, self.method, opts, **self.params, **extra)
 
     def validate(self) -> None:
         """Run every check of :func:`napari_useg.iter_segment` on the first slice."""
