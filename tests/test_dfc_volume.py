@@ -6,7 +6,9 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
+import tifffile
 import torch
+import zarr
 
 from napari_useg import segment
 from napari_useg.core.lazy_volume import is_lazy_array
@@ -157,3 +159,30 @@ def test_napari_dask_layer_in_volume_mode_stays_lazy():
     eager = run_on_layer(viewer, "eager", "dfc", **kw)
     np.testing.assert_array_equal(lazy.data, eager.data)
     assert tuple(lazy.scale) == SPACING
+
+
+def test_cli_opens_zarr_tiff_and_npy_volumes_unread(tmp_path, capsys):
+    """``napari-useg segment`` with DFC in volume mode opens a zarr directory, a TIFF
+    (its zarr view) or a .npy (memory map) without reading it, with the same labels as
+    the in-memory volume; ``--ucm`` (a 2-D map) is refused for a volume before any work."""
+    from napari_useg.cli import main
+    from napari_useg.io.images import open_volume
+
+    vol, _ = blob_volume(shape=(10, 32, 32))
+    tifffile.imwrite(tmp_path / "vol.tif", vol)
+    np.save(tmp_path / "vol.npy", vol)
+    store = zarr.open(str(tmp_path / "vol.zarr"), mode="w", shape=vol.shape,
+                      chunks=(5, 16, 16), dtype=vol.dtype)
+    store[:] = vol
+    assert all(is_lazy_array(open_volume(tmp_path / f"vol.{s}")) for s in ("tif", "npy", "zarr"))
+    expected = segment(vol, "dfc", spatial_dims=3, max_iter=5, seed=0, device="cpu")
+    for suffix in ("tif", "npy", "zarr"):
+        out = tmp_path / f"labels_{suffix}.tif"
+        rc = main(["segment", str(tmp_path / f"vol.{suffix}"), "-m", "dfc", "--spatial-dims",
+                   "3", "--max-iter", "5", "--device", "cpu", "-o", str(out), "-q"])
+        assert rc == 0
+        np.testing.assert_array_equal(tifffile.imread(out), expected)
+    rc = main(["segment", str(tmp_path / "vol.zarr"), "-m", "dfc", "--spatial-dims", "3",
+               "-o", str(tmp_path / "x.tif"), "--ucm", str(tmp_path / "u.mat"), "-q"])
+    assert rc != 0 and "there is none for a volume" in capsys.readouterr().err
+    assert not (tmp_path / "x.tif").exists()

@@ -20,6 +20,7 @@ from napari_useg.core.params import params_to_dict
 from napari_useg.core.registry import get_method
 from napari_useg.core.version import __version__
 from napari_useg.io import (
+    open_volume,
     read_image,
     write_agreement,
     write_labels,
@@ -60,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if args.sample == bool(args.image):
         raise ValueError("give either an IMAGE path or --sample")
     method = get_method(args.method)
+    opts = run_options(args, preview_every=0)
     if args.sample:
         image, stem = sample_image(), "sample"
+    elif opts.spatial_dims == 3 and method.lazy_volumes:
+        # a zarr, TIFF or .npy volume opened unread: the method reads it window by window
+        image, stem = open_volume(args.image), Path(args.image).stem
     else:
         image, stem = read_image(args.image), Path(args.image).stem
     inputs = [] if args.sample else [args.image]
@@ -72,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
         if overlay.resolve() == out.resolve():
             raise ValueError(f"the labels and the overlay would both be written to {out}")
     if args.ucm:
+        if opts.spatial_dims == 3:
+            raise ValueError("--ucm writes a 2-D BSDS ucm2 map: there is none for a volume "
+                             "(--spatial-dims 3)")
         ucm = check_output(args.ucm, overwrite=args.overwrite, inputs=inputs)
         if ucm.suffix.lower() != ".mat":
             raise ValueError(f"--ucm {ucm}: the file name must end in .mat")
     params = collect_params(args)
-    opts = run_options(args, preview_every=0)
     if args.agreement:
         if opts.runs < 2:
             raise ValueError("--agreement needs --runs K with K >= 2 (the agreement of K "

@@ -15,7 +15,13 @@ from napari_useg.io.bsds import (
     write_ucm2,
 )
 from napari_useg.io.datasets import Dataset, Sample, load_dataset
-from napari_useg.io.images import read_image, write_agreement, write_labels, write_overlay
+from napari_useg.io.images import (
+    open_volume,
+    read_image,
+    write_agreement,
+    write_labels,
+    write_overlay,
+)
 
 __all__ = [
     "BSDSFormatError",
@@ -25,6 +31,7 @@ __all__ = [
     "atomic_write",
     "load_dataset",
     "read_bsds_gt",
+    "open_volume",
     "read_image",
     "read_segs",
     "read_ucm2",

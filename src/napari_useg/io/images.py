@@ -11,13 +11,15 @@ from typing import Any
 import imageio.v3 as iio
 import numpy as np
 import tifffile
+import zarr
 from skimage.color import label2rgb
 from skimage.segmentation import find_boundaries
 
 from napari_useg.core.atomic import atomic_write
 from napari_useg.core.image import prepare_image
 
-__all__ = ["read_image", "read_spacing", "write_labels", "write_overlay", "LABEL_SUFFIXES"]
+__all__ = ["read_image", "open_volume", "read_spacing", "write_labels", "write_overlay",
+           "LABEL_SUFFIXES"]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -41,6 +43,39 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(iio.imread(p))
     except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
         raise ValueError(f"could not read {p} as an image: {exc}") from exc
+
+
+def open_volume(path: str | os.PathLike) -> Any:
+    """Open a volume file without reading its voxels, for a method that reads windows.
+
+    A zarr array (a ``.zarr`` directory), a TIFF (through tifffile's zarr view of it: only
+    the strips or tiles a window needs are decoded) or a ``.npy`` file (memory-mapped).
+    Other files are read whole (:func:`read_image`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    ValueError
+        If the file cannot be opened as one array (the message names the file).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no image file at {p}")
+    suffix = p.suffix.lower()
+    if suffix not in (".zarr", ".tif", ".tiff", ".npy"):
+        return read_image(p)
+    try:
+        if suffix == ".npy":
+            return np.load(p, mmap_mode="r", allow_pickle=False)
+        store = tifffile.imread(p, aszarr=True) if suffix != ".zarr" else str(p)
+        arr = zarr.open(store, mode="r")
+    except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
+        raise ValueError(f"could not open {p} as an array: {exc}") from exc
+    if not hasattr(arr, "shape"):  # a zarr group (e.g. a pyramid): no single array
+        raise ValueError(f"{p} holds a group of arrays, not one volume; open the level "
+                         "to segment (e.g. zarr.open(path)['0']) and pass it from Python")
+    return arr
 
 
 def _resolution(page: Any) -> tuple[float, float] | None:
