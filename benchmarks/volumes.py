@@ -18,6 +18,7 @@ Methods:
 * ``kmeans3d``: 3-D k-means (k = 2, 3x3x3 windows);
 * ``kanezaki-volume``: backprop clustering in volume mode (default ``volume`` preset);
 * ``dfc-volume``: differentiable feature clustering in volume mode (its ``volume`` preset);
+* ``mmt-volume``: mutual mean-teaching in volume mode (its ``volume`` preset);
 * ``kanezaki-slices``: the same method on each z-slice alone (``fast`` preset), slice
   labels aligned to the previous slice as napari does for a stack.
 
@@ -70,7 +71,7 @@ from napari_useg.metrics.instances import instance_scores
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "microscopy3d"
 METHODS = ("otsu-reference", "otsu", "otsu-watershed", "kmeans3d", "kanezaki-volume",
-           "dfc-volume", "kanezaki-slices")
+           "dfc-volume", "mmt-volume", "kanezaki-slices")
 
 
 class PeakMemory:
@@ -156,7 +157,7 @@ def run_method(name: str, raw: np.ndarray, spacing: tuple[float, ...], seed: int
         if name == "kmeans3d":
             classes = segment(raw, "kmeans", spatial_dims=3, spacing=spacing, n_clusters=2,
                               window=3, seed=seed)
-        elif name in ("kanezaki-volume", "dfc-volume"):
+        elif name in ("kanezaki-volume", "dfc-volume", "mmt-volume"):
             classes = segment(raw, name.split("-")[0], spatial_dims=3, spacing=spacing,
                               seed=seed, device="cpu", **(params or {}))
         elif name == "kanezaki-slices":
@@ -198,7 +199,7 @@ def main() -> None:
                         help="write each volume to a zarr array in DIR and pass the methods "
                              "that array, unread (dfc reads it a window at a time)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a parameter of kanezaki-volume and dfc-volume (repeatable), "
+                        help="a parameter of the learned volume methods (repeatable), "
                              "e.g. patch_focus=0.5")
     args = parser.parse_args()
     params = {k: int(v) if v.lstrip("-").isdigit() else float(v)
@@ -207,7 +208,7 @@ def main() -> None:
     if args.synthetic:
         made = synthetic_volume(tuple(args.synthetic), args.balls, args.seed)
         volumes = [("synthetic_" + "x".join(map(str, args.synthetic)), *made)]
-        for learned in ("kanezaki", "dfc"):
+        for learned in ("kanezaki", "dfc", "mmt"):
             if f"{learned}-volume" in args.methods:
                 method = get_method(learned)
                 lazy = args.zarr is not None and method.lazy_volumes

@@ -273,8 +273,8 @@ def segment(
     spatial_dims : {2, 3}
         3: ``image`` is one volume, ``(Z, Y, X)`` or 4-D with ``channel_axis``, segmented
         as a whole by a method that supports volumes (``kmeans``, ``otsu``, and
-        ``kanezaki`` and ``dfc`` with their ``volume`` presets by default). 2 (default):
-        a 2-D image.
+        ``kanezaki``, ``dfc`` and ``mmt`` with their ``volume`` presets by default).
+        2 (default): a 2-D image.
     spacing : tuple of float, optional
         Pixel/voxel size per spatial axis, ``(dz, dy, dx)`` for a volume (supervoxels,
         distance transforms and watershed use it); default isotropic.

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from skimage.measure import block_reduce
+from torch import nn
 
 from napari_useg.core.image import PreparedImage
 from napari_useg.core.progress import Progress
@@ -40,8 +41,8 @@ from napari_useg.nn.volume_loop import (
     volume_tensor,
 )
 
-__all__ = ["LABEL_WINDOW", "PatchLoss", "block_focus", "iterate_volume", "volume_patch",
-           "volume_spacing"]
+__all__ = ["LABEL_WINDOW", "PatchLoss", "PatchSampler", "TrainStep", "block_focus",
+           "iterate_volume", "sgd_step", "volume_network", "volume_patch", "volume_spacing"]
 
 #: Patches whose labels count towards the ``min_labels`` stop rule on a volume.
 LABEL_WINDOW = 10
@@ -50,6 +51,11 @@ LABEL_WINDOW = 10
 #: ``(1, q, z, y, x)`` on the patch at ``crop`` (slices of the volume), and the argmax
 #: labels ``(z*y*x,)`` of that response (for the stop rule).
 PatchLoss = Callable[[torch.Tensor, tuple[slice, ...]], tuple[torch.Tensor, torch.Tensor]]
+
+#: ``step(x, crop) -> (loss, target)``: one training step on the patch tensor ``x``
+#: ``(1, C, z, y, x)`` taken at ``crop``; the loss value and the argmax labels
+#: ``(z*y*x,)`` the stop rule counts.
+TrainStep = Callable[[torch.Tensor, tuple[slice, ...]], tuple[float, torch.Tensor]]
 
 
 def volume_spacing(ctx: RunContext) -> tuple[float, float, float]:
@@ -88,10 +94,51 @@ def block_focus(data: Any, block: tuple[int, ...]) -> tuple[np.ndarray, np.ndarr
     return centres, focus_probability(np.full(len(means), float(np.prod(block))), means)
 
 
-def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, patch_loss: PatchLoss, *,
-                   patch: tuple[int, ...], focus: tuple[np.ndarray, np.ndarray] | None,
-                   finish: Callable[[np.ndarray], np.ndarray] | None = None,
-                   net: FeatureNet | None = None) -> Iterator[Progress]:
+class PatchSampler:
+    """Draws training patches: uniform, or with probability ``p.patch_focus`` centred on a
+    region of ``focus`` (``(centres, prob)``; ``None``: every patch uniform)."""
+
+    def __init__(self, shape: tuple[int, ...], patch: tuple[int, ...],
+                 focus: tuple[np.ndarray, np.ndarray] | None, patch_focus: float,
+                 rng: np.random.Generator) -> None:
+        self.shape, self.patch, self.focus = shape, patch, focus
+        self.patch_focus, self.rng = patch_focus, rng
+
+    def __call__(self) -> tuple[slice, ...]:
+        rng = self.rng
+        if self.focus is not None and self.patch_focus > 0 and rng.random() < self.patch_focus:
+            centres, prob = self.focus
+            return focused_patch(self.shape, self.patch, centres[rng.choice(len(prob), p=prob)],
+                                 rng)
+        return random_patch(self.shape, self.patch, rng)
+
+
+def volume_network(image: PreparedImage, p: Any, seed: int) -> FeatureNet:
+    """A 3-D :class:`~napari_useg.nn.feature_net.FeatureNet` of the run's size, seeded."""
+    with seeded(seed):
+        return FeatureNet(image.n_channels, p.n_features, p.n_clusters, p.n_conv, init=p.init,
+                          dims=3)
+
+
+def sgd_step(net: FeatureNet, p: Any, patch_loss: PatchLoss) -> TrainStep:
+    """The training step of a one-network method: ``patch_loss``, backward, one SGD step."""
+    opt = sgd(net, p.lr, p.momentum)
+
+    def step(x: torch.Tensor, crop: tuple[slice, ...]) -> tuple[float, torch.Tensor]:
+        opt.zero_grad(set_to_none=True)
+        loss, target = patch_loss(net(x), crop)
+        loss.backward()
+        opt.step()
+        return float(loss.item()), target
+
+    return step
+
+
+def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, train_step: TrainStep, *,
+                   predictor: Callable[[], nn.Module], patch: tuple[int, ...],
+                   focus: tuple[np.ndarray, np.ndarray] | None,
+                   finish: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> Iterator[Progress]:
     """Train on one patch per iteration, then predict the whole volume tile by tile.
 
     Parameters
@@ -99,19 +146,20 @@ def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, patch_loss: Pa
     image : PreparedImage
         The volume (``spatial_dims == 3``).
     p : parameters
-        A backprop method's parameters (``n_features``, ``n_clusters``, ``n_conv``,
-        ``init``, ``lr``, ``momentum``, ``max_iter``, ``min_labels``, ``patch_focus``).
+        A backprop method's parameters (``n_clusters``, ``n_conv``, ``max_iter``,
+        ``min_labels``, ``patch_focus``).
     ctx : RunContext
-    patch_loss : PatchLoss
-        The method's loss on one patch.
+    train_step : TrainStep
+        The method's training step on one patch (:func:`sgd_step` for one network).
+    predictor : callable
+        Returns the network whose argmax labels the volume (called before every
+        whole-volume prediction: previews and the result).
     patch : tuple of int
         Voxels per axis of a training patch (and of a prediction tile).
     focus : (centres, prob) or None
         Where focused patches are centred (``None``: every patch uniform).
     finish : callable, optional
         Applied to the predicted labels of the whole volume (previews and result).
-    net : FeatureNet, optional
-        A network to train (default: a new one seeded by ``ctx.seed``).
 
     Yields
     ------
@@ -119,33 +167,20 @@ def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, patch_loss: Pa
         One per iteration; the last one (``done``) carries the labels of the volume.
     """
     dev = ctx.device
-    shape = image.shape
     q = p.n_clusters
-    rng = np.random.default_rng(ctx.seed)
-    if net is None:
-        with seeded(ctx.seed):
-            net = FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
-    net = net.to(dev).train()
-    opt = sgd(net, p.lr, p.momentum)
+    draw = PatchSampler(image.shape, patch, focus, p.patch_focus,
+                        np.random.default_rng(ctx.seed))
 
     def whole_volume() -> np.ndarray:
-        labels = predict_volume_labels(net, image.data, patch, p.n_conv, dev)
+        labels = predict_volume_labels(predictor(), image.data, patch, p.n_conv, dev)
         return labels if finish is None else finish(labels)
 
     why = f"reached {p.max_iter} iterations"
     step, loss_value, n_labels = 0, float("nan"), q
     seen = torch.zeros((LABEL_WINDOW, q), dtype=torch.bool, device=dev)
     for step in range(1, p.max_iter + 1):
-        if focus is not None and p.patch_focus > 0 and rng.random() < p.patch_focus:
-            centres, prob = focus
-            crop = focused_patch(shape, patch, centres[rng.choice(len(prob), p=prob)], rng)
-        else:
-            crop = random_patch(shape, patch, rng)
-        opt.zero_grad(set_to_none=True)
-        loss, target = patch_loss(net(volume_tensor(image.data[crop], dev)), crop)
-        loss.backward()
-        opt.step()
-        loss_value = float(loss.item())
+        crop = draw()
+        loss_value, target = train_step(volume_tensor(image.data[crop], dev), crop)
         with torch.no_grad():
             seen[step % LABEL_WINDOW] = torch.bincount(target, minlength=q) > 0
             n_labels = int(seen.any(dim=0).sum())

@@ -76,7 +76,14 @@ from napari_useg.methods._backprop import (
     shared,
 )
 from napari_useg.methods._hierarchy import cut_note, method_hierarchy
-from napari_useg.methods._volume import block_focus, iterate_volume, volume_patch, volume_spacing
+from napari_useg.methods._volume import (
+    block_focus,
+    iterate_volume,
+    sgd_step,
+    volume_network,
+    volume_patch,
+    volume_spacing,
+)
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -307,7 +314,9 @@ def _run_volume(image: PreparedImage, p: DfcParams, ctx: RunContext) -> Iterator
         return dfc_loss(F.cross_entropy(resp, target), out, p.mu, weights), target
 
     with reuse_large_blocks():
-        yield from iterate_volume(image, p, ctx, patch_loss, patch=patch, focus=focus)
+        net = volume_network(image, p, ctx.seed).to(ctx.device).train()
+        yield from iterate_volume(image, p, ctx, sgd_step(net, p, patch_loss),
+                                  predictor=lambda: net, patch=patch, focus=focus)
 
 
 def _run(image: PreparedImage, p: DfcParams, ctx: RunContext,

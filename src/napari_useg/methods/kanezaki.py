@@ -68,7 +68,13 @@ from napari_useg.core.resources import patch_memory
 from napari_useg.core.superpixels import slic_superpixels, superpixel_vote
 from napari_useg.methods._backprop import FAST_TRAINING, BackpropParams, backprop_memory, shared
 from napari_useg.methods._hierarchy import cut_note, method_hierarchy
-from napari_useg.methods._volume import iterate_volume, volume_patch, volume_spacing
+from napari_useg.methods._volume import (
+    iterate_volume,
+    sgd_step,
+    volume_network,
+    volume_patch,
+    volume_spacing,
+)
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -176,8 +182,10 @@ def _iterate_volume(image: PreparedImage, p: KanezakiParams, ctx: RunContext
         return superpixel_vote(torch.from_numpy(labels.ravel()), torch.from_numpy(sp_np.ravel()),
                                n_sp, q).view(image.shape).numpy()
 
-    yield from iterate_volume(image, p, ctx, patch_loss, patch=volume_patch(image, p, ctx),
-                              focus=focus, finish=vote if p.final_vote else None)
+    net = volume_network(image, p, ctx.seed).to(dev).train()
+    yield from iterate_volume(image, p, ctx, sgd_step(net, p, patch_loss), predictor=lambda: net,
+                              patch=volume_patch(image, p, ctx), focus=focus,
+                              finish=vote if p.final_vote else None)
 
 
 def _iterate(image: PreparedImage, p: KanezakiParams, ctx: RunContext) -> Iterator[Progress]:

@@ -44,13 +44,21 @@ Presets
 ``fast`` (default)
     Fewer channels, a working resolution, fewer iterations and a shorter averaging
     window; chosen by measurement (docs/dfc_mmt.md).
+``volume`` (default for volumes)
+    3x3x3 convolutions; both networks train on the same patch of about ``patch_size``
+    voxels per iteration (focused on blocks that stand out, as DFC's volume mode),
+    the total variation covers z, y and x, each weighted by ``min(spacing) / spacing``.
+    The mean models normalise with the batch they see, which tile-by-tile prediction
+    would change from tile to tile: before it labels the volume, mean model 1's batch
+    norms get running statistics recomputed over a fixed set of random patches
+    (:func:`~napari_useg.nn.mean_teacher.with_batch_statistics`). Measured in
+    docs/volumes.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -61,8 +69,16 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
-from napari_useg.methods._backprop import BackpropParams, backprop_memory
+from napari_useg.core.resources import patch_memory
+from napari_useg.methods._backprop import BackpropParams, backprop_memory, shared
 from napari_useg.methods._hierarchy import method_hierarchy
+from napari_useg.methods._volume import (
+    PatchSampler,
+    block_focus,
+    iterate_volume,
+    volume_patch,
+    volume_spacing,
+)
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import (
@@ -74,7 +90,8 @@ from napari_useg.nn.image_loop import (
     upsample_response,
 )
 from napari_useg.nn.losses import total_variation_loss
-from napari_useg.nn.mean_teacher import ema_update, make_mean_model
+from napari_useg.nn.mean_teacher import ema_update, make_mean_model, with_batch_statistics
+from napari_useg.nn.volume_loop import patch_shape, volume_tensor
 
 __all__ = ["MmtParams", "METHOD", "aligned_targets"]
 
@@ -97,6 +114,10 @@ class MmtParams(BackpropParams):
     warmup: bool = param(True, "mean models average all iterates until the momentum reaches "
                                "alpha (Ge et al.'s warm-up); off: fixed alpha from the "
                                "initialisation (Wu et al.)")
+    patch_size: int = shared("patch_size")
+    patch_focus: float = shared("patch_focus", help="volumes: fraction of training patches "
+                                "centred on a block of the volume that stands out from its "
+                                "intensity (for rare objects in a large volume)")
 
 
 PRESETS = {
@@ -113,7 +134,16 @@ PRESETS = {
         "patience": 10,
         "change_tol": 0.002,
     },
+    # volumes: DFC's volume preset (patches of 32 voxels focused on blocks that stand out,
+    # q = 32 merging to at least 2 labels, lr 0.01) with MMT's pair of networks, the
+    # total variation along z, y and x weighted by the spacing, and fast's averaging
+    "volume": {"n_features": 16, "n_clusters": 32, "max_iter": 150, "min_labels": 2,
+               "lr": 0.01, "beta": 1.0, "alpha": 0.9, "patch_size": 32, "patch_focus": 1.0},
 }
+
+#: Random patches over which mean model 1's batch-norm statistics are recomputed before
+#: it labels a volume tile by tile.
+CALIBRATION_PATCHES = 20
 
 
 def aligned_targets(pseudo: torch.Tensor, own: torch.Tensor, q: int) -> torch.Tensor:
@@ -141,9 +171,64 @@ def aligned_targets(pseudo: torch.Tensor, own: torch.Tensor, q: int) -> torch.Te
 
 
 def run(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Progress]:
-    """Iterate mutual mean-teaching on one image (see the module docstring)."""
+    """Iterate mutual mean-teaching on one image or volume (see the module docstring)."""
     with reuse_large_blocks():  # keep large activation buffers in the heap (glibc)
-        yield from _iterate(image, p, ctx)
+        if image.spatial_dims == 3:
+            yield from _iterate_volume(image, p, ctx)
+        else:
+            yield from _iterate(image, p, ctx)
+
+
+def _iterate_volume(image: PreparedImage, p: MmtParams, ctx: RunContext
+                    ) -> Iterator[Progress]:
+    """Algorithm 1 on one patch per iteration (:mod:`napari_useg.methods._volume`); mean
+    model 1, its batch norms recalibrated on :data:`CALIBRATION_PATCHES` patches
+    (:func:`~napari_useg.nn.mean_teacher.with_batch_statistics`), labels the volume."""
+    dev = ctx.device
+    q = p.n_clusters
+    spacing = volume_spacing(ctx)
+    weights = tuple(min(spacing) / s for s in spacing)
+    patch = volume_patch(image, p, ctx)
+    focus = None
+    if p.patch_focus > 0:
+        focus = block_focus(image.data, patch_shape(image.shape, max(4, p.patch_size // 4),
+                                                    spacing))
+    with seeded(ctx.seed):  # two draws from one seeded stream: different initialisations
+        nets = [FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
+                for _ in range(2)]
+    nets = [n.to(dev).train() for n in nets]
+    means = [make_mean_model(n) for n in nets]
+    opts = [sgd(n, p.lr, p.momentum) for n in nets]
+    updates = [0]
+
+    def train_step(x: torch.Tensor, crop: tuple[slice, ...]) -> tuple[float, torch.Tensor]:
+        losses = []
+        for i in (0, 1):
+            with torch.no_grad():
+                pseudo = means[1 - i](x)[0].argmax(dim=0).ravel()
+            opts[i].zero_grad(set_to_none=True)
+            out = nets[i](x)
+            resp = out[0].reshape(q, -1).t()
+            own = resp.detach().argmax(dim=1)
+            loss = F.cross_entropy(resp, aligned_targets(pseudo, own, q))
+            if p.beta:
+                loss = loss + p.beta * total_variation_loss(out, weights=weights)
+            loss.backward()
+            opts[i].step()
+            ema_update(means[i], nets[i], updates[0], p.alpha, warmup=p.warmup)
+            losses.append(float(loss.item()))
+        updates[0] += 1
+        return float(np.mean(losses)), pseudo  # the second pass: mean model 1's labels
+
+    def predictor() -> torch.nn.Module:
+        # the same calibration patches every time, so previews do not change the result
+        draw = PatchSampler(image.shape, patch, focus, p.patch_focus,
+                            np.random.default_rng(ctx.seed + 1))
+        return with_batch_statistics(
+            means[0], (volume_tensor(image.data[draw()], dev) for _ in range(CALIBRATION_PATCHES)))
+
+    yield from iterate_volume(image, p, ctx, train_step, predictor=predictor, patch=patch,
+                              focus=focus)
 
 
 def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Progress]:
@@ -205,6 +290,18 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
                          "hierarchy": hierarchy})
 
 
+def memory(shape: tuple[int, ...], n_channels: int, p: MmtParams) -> int:
+    """Peak bytes: :func:`backprop_memory` of four networks for an image; for a volume, two
+    trained networks and two mean models on one patch and a few copies of the volume
+    (data, the focus blocks' channel mean, labels), as DFC's volume mode."""
+    if len(shape) == 2:
+        return backprop_memory(shape, n_channels, p, networks=4)
+    side = p.patch_size or max(shape)
+    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
+    per_voxel = 4 * 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=20)
+
+
 METHOD = register(
     Method(
         name="mmt",
@@ -218,6 +315,8 @@ METHOD = register(
         presets=PRESETS,
         default_preset="fast",
         uses_torch=True,
-        memory=partial(backprop_memory, networks=4),
+        memory=memory,
+        volumes=True,
+        volume_preset="volume",
     )
 )

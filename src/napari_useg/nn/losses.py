@@ -15,13 +15,6 @@ import torch
 __all__ = ["spatial_continuity_loss", "total_variation_loss"]
 
 
-def _check(resp: torch.Tensor) -> None:
-    if resp.ndim != 4:
-        raise ValueError(f"response must be (N, q, H, W), got shape {tuple(resp.shape)}")
-    if resp.shape[-2] < 2 or resp.shape[-1] < 2:
-        raise ValueError(f"response needs at least 2x2 pixels, got {tuple(resp.shape[-2:])}")
-
-
 def spatial_continuity_loss(resp: torch.Tensor,
                             weights: Sequence[float] | None = None) -> torch.Tensor:
     """Spatial continuity loss of Kim, Kanezaki and Tanaka (TIP 2020), Eq. (4).
@@ -75,22 +68,28 @@ def spatial_continuity_loss(resp: torch.Tensor,
     return total
 
 
-def total_variation_loss(resp: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def total_variation_loss(resp: torch.Tensor, reduction: str = "mean",
+                         weights: Sequence[float] | None = None) -> torch.Tensor:
     """Anisotropic total variation of the response, as written in Wu et al. 2020 (MMT), Sec. 3.2.
 
     ``sum_{i<W-1, j<H-1} |y[j, i+1] - y[j, i]|_1 + |y[j+1, i] - y[j, i]|_1``: the L1
     norms (over the ``q`` channels) of the horizontal and vertical forward
     differences, summed over the ``(H-1) x (W-1)`` pixels that have both neighbours.
+    A volume ``(N, q, Z, Y, X)`` adds the differences along z, over the voxels that have
+    all three neighbours.
 
     Parameters
     ----------
     resp : torch.Tensor
-        ``(N, q, H, W)`` response map.
+        ``(N, q, H, W)`` response map, or ``(N, q, Z, Y, X)``.
     reduction : {"mean", "sum"}
         ``"sum"``: the formula above (summed over the batch too). ``"mean"``: divided
         by ``N·(H-1)·(W-1)·q``, the number of differences per direction, so that a
         weight ``beta`` means the same thing as Kim 2020's ``mu`` whatever the image
         size and ``q`` (the paper gives no value for ``beta``).
+    weights : sequence of float, optional
+        One weight per spatial axis (default all 1), as in
+        :func:`spatial_continuity_loss`.
 
     Returns
     -------
@@ -103,11 +102,25 @@ def total_variation_loss(resp: torch.Tensor, reduction: str = "mean") -> torch.T
     >>> float(total_variation_loss(r, "sum")), float(total_variation_loss(r))
     (2.0, 0.5)
     """
-    _check(resp)
+    if resp.ndim not in (4, 5):
+        raise ValueError(f"response must be (N, q, H, W) or (N, q, Z, Y, X), got shape "
+                         f"{tuple(resp.shape)}")
+    if min(resp.shape[2:]) < 2:
+        raise ValueError(f"response needs at least 2 pixels along every spatial axis, got "
+                         f"{tuple(resp.shape[2:])}")
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    core = resp[..., :-1, :-1]
-    tv = (resp[..., :-1, 1:] - core).abs().sum() + (resp[..., 1:, :-1] - core).abs().sum()
+    spatial = resp.ndim - 2
+    weights = (1.0,) * spatial if weights is None else tuple(weights)
+    if len(weights) != spatial:
+        raise ValueError(f"weights needs {spatial} values (one per spatial axis), got "
+                         f"{len(weights)}")
+    core = resp[(Ellipsis, *[slice(None, -1)] * spatial)]
+    tv = resp.new_zeros(())
+    for k in reversed(range(spatial)):  # the last axis first: the 2-D formula's order
+        shifted = [slice(None, -1)] * spatial
+        shifted[k] = slice(1, None)
+        tv = tv + float(weights[k]) * (resp[(Ellipsis, *shifted)] - core).abs().sum()
     if reduction == "sum":
         return tv
     return tv / core.numel()

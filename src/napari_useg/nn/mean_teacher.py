@@ -21,11 +21,13 @@ by running its teachers in train mode).
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
-__all__ = ["ema_alpha", "ema_update", "make_mean_model"]
+__all__ = ["ema_alpha", "ema_update", "make_mean_model", "with_batch_statistics"]
 
 
 def make_mean_model(net: nn.Module) -> nn.Module:
@@ -76,3 +78,34 @@ def ema_update(mean: nn.Module, net: nn.Module, t: int, alpha: float, *,
         raise ValueError("mean model and network have different parameters")
     torch._foreach_mul_(mp, a)
     torch._foreach_add_(mp, np_, alpha=1.0 - a)
+
+
+@torch.no_grad()
+def with_batch_statistics(mean: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """A copy of a mean model whose batch norms carry running statistics, in eval mode.
+
+    A mean model normalises with the statistics of whatever batch it sees; to label a
+    volume tile by tile (every tile normalised alike) it needs fixed statistics. They are
+    recomputed for the averaged weights over ``batches`` (inputs of the training kind:
+    random patches) by :func:`torch.optim.swa_utils.update_bn`, the recalibration used
+    for weight averages, into a copy (the mean model itself is left as it is).
+
+    Examples
+    --------
+    >>> from napari_useg.nn.feature_net import FeatureNet
+    >>> mean = make_mean_model(FeatureNet(1, 4, 4, 1))
+    >>> fixed = with_batch_statistics(mean, [torch.rand(1, 1, 8, 8) for _ in range(3)])
+    >>> fixed.training, any(m.running_mean is not None for m in fixed.modules()
+    ...                     if isinstance(m, nn.BatchNorm2d))
+    (False, True)
+    """
+    model = copy.deepcopy(mean)
+    dev = next(model.parameters()).device
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = True
+            m.register_buffer("running_mean", torch.zeros(m.num_features, device=dev))
+            m.register_buffer("running_var", torch.ones(m.num_features, device=dev))
+            m.register_buffer("num_batches_tracked", torch.tensor(0, device=dev))
+    update_bn(batches, model)
+    return model.eval()
