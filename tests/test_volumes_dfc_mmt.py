@@ -106,7 +106,8 @@ class _RecordingArray:
         return out
 
 
-def test_lazy_volume_is_read_a_chunk_at_a_time_and_gives_the_same_labels():
+@pytest.mark.parametrize("method", ["dfc", "mmt"])
+def test_lazy_volume_is_read_a_chunk_at_a_time_and_gives_the_same_labels(method):
     """A dask volume (here over an array that records its reads) is never read whole:
     every read is at most one chunk, and the labels equal those of the NumPy volume
     (``uint16``: the scaling percentiles come from every voxel of a volume this small)."""
@@ -117,21 +118,23 @@ def test_lazy_volume_is_read_a_chunk_at_a_time_and_gives_the_same_labels():
     lazy = da.from_array(rec, chunks=chunks)
     assert is_lazy_array(lazy) and not is_lazy_array(vol16)
     kw = dict(spatial_dims=3, spacing=SPACING, max_iter=20, seed=0, device="cpu")
-    labels = segment(lazy, "dfc", **kw)
+    labels = segment(lazy, method, **kw)
     assert rec.reads and max(rec.reads) <= int(np.prod(chunks)) < vol16.size
-    np.testing.assert_array_equal(labels, segment(vol16, "dfc", **kw))
+    np.testing.assert_array_equal(labels, segment(vol16, method, **kw))
     # methods that need the whole volume read it into memory as before
     assert segment(lazy, "otsu", spatial_dims=3).shape == vol16.shape
 
 
-def test_lazy_volume_memory_does_not_count_the_data():
-    m = get_method("dfc")
+@pytest.mark.parametrize("method", ["dfc", "mmt"])
+def test_lazy_volume_memory_does_not_count_the_data(method):
+    m = get_method(method)
     p = m.build("volume")
     shape = (512, 2048, 2048)
     assert m.lazy_volumes
     lazy = m.memory_needed(shape, 2, p, lazy=True)
     assert lazy < m.memory_needed(shape, 2, p) / 2
     assert lazy / np.prod(shape, dtype=np.float64) < 9  # labels and their relabelling
+    assert lazy - 8 * np.prod(shape, dtype=np.float64) < 2**30  # the patch: under 1 GiB
     with pytest.raises(ValueError, match="does not read volumes lazily"):
         get_method("kanezaki").memory_needed(shape, 1, get_method("kanezaki").build("volume"),
                                              lazy=True)

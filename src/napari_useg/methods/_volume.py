@@ -1,20 +1,23 @@
-"""The training loop of the backprop methods on a volume (Kanezaki 2018 and DFC in 3-D).
+"""The training loop of the backprop methods on a volume (Kanezaki 2018, DFC and MMT in 3-D).
 
-Both train the same 3-D network (:class:`~napari_useg.nn.feature_net.FeatureNet` with
-``dims=3``) on one patch of the volume per iteration and predict the whole volume tile by
-tile (:mod:`napari_useg.nn.volume_loop`); they differ only in the loss of a patch, which
-the method passes in as a :data:`PatchLoss`:
+They train 3-D networks (:class:`~napari_useg.nn.feature_net.FeatureNet` with ``dims=3``)
+on one patch of the volume per iteration and predict the whole volume tile by tile
+(:mod:`napari_useg.nn.volume_loop`); they differ only in the training step on a patch,
+which the method passes in as a :data:`TrainStep` (:func:`sgd_step` makes one from a
+:data:`PatchLoss` for a single network):
 
 * Kanezaki: cross-entropy towards the argmax voted over the SLIC supervoxels in the patch;
 * DFC: cross-entropy towards the argmax itself plus ``mu`` x the spatial continuity of the
-  response, each axis weighted by the voxel spacing.
+  response, each axis weighted by the voxel spacing;
+* MMT: both networks in turn, each towards the other's mean model's aligned labels, plus
+  ``beta`` x the total variation weighted the same way.
 
 Patches are drawn uniformly, or (``patch_focus``) centred on a region of a ``focus``
 partition (supervoxels, or a regular grid of blocks) drawn by how much its intensity
 stands out from the volume's median, so that rare objects are trained on as often as
-the background around them. The ``min_labels`` stop counts the labels seen over the last
-:data:`LABEL_WINDOW` patches (one patch of background alone would show one or two labels
-long before the volume does).
+the background around them (:class:`PatchSampler`). The ``min_labels`` stop counts the
+labels seen over the last :data:`LABEL_WINDOW` patches (one patch of background alone
+would show one or two labels long before the volume does).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from torch import nn
 from napari_useg.core.image import PreparedImage
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext
+from napari_useg.core.resources import patch_memory
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.image_loop import sgd, stop_reason
 from napari_useg.nn.volume_loop import (
@@ -41,8 +45,9 @@ from napari_useg.nn.volume_loop import (
     volume_tensor,
 )
 
-__all__ = ["LABEL_WINDOW", "PatchLoss", "PatchSampler", "TrainStep", "block_focus",
-           "iterate_volume", "sgd_step", "volume_network", "volume_patch", "volume_spacing"]
+__all__ = ["LABEL_WINDOW", "PatchLoss", "PatchSampler", "TrainStep", "axis_weights",
+           "block_focus", "focus_blocks", "iterate_volume", "sgd_step", "tile_with_halo",
+           "volume_memory", "volume_network", "volume_patch", "volume_spacing"]
 
 #: Patches whose labels count towards the ``min_labels`` stop rule on a volume.
 LABEL_WINDOW = 10
@@ -61,6 +66,23 @@ TrainStep = Callable[[torch.Tensor, tuple[slice, ...]], tuple[float, torch.Tenso
 def volume_spacing(ctx: RunContext) -> tuple[float, float, float]:
     """The run's voxel spacing ``(dz, dy, dx)`` (unit spacing when none was given)."""
     return tuple(ctx.spacing) if len(ctx.spacing) == 3 else (1.0, 1.0, 1.0)
+
+
+def axis_weights(ctx: RunContext) -> tuple[float, float, float]:
+    """Weights of a regulariser's terms along z, y and x: ``min(spacing) / spacing``, so
+    each term is a difference per unit length (neighbours further apart may differ more)."""
+    spacing = volume_spacing(ctx)
+    return tuple(min(spacing) / s for s in spacing)
+
+
+def focus_blocks(image: PreparedImage, p: Any, ctx: RunContext
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`block_focus` with blocks a quarter patch across (``None`` without
+    ``p.patch_focus``): the focus of the methods without supervoxels."""
+    if p.patch_focus <= 0:
+        return None
+    block = patch_shape(image.shape, max(4, p.patch_size // 4), volume_spacing(ctx))
+    return block_focus(image.data, block)
 
 
 def block_focus(data: Any, block: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -199,6 +221,31 @@ def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, train_step: Tr
     yield Progress(step=step, total=p.max_iter, loss=loss_value,
                    n_labels=int(np.unique(final).size), labels=final, done=True,
                    message=f"stopped: {why}; patches of {'x'.join(map(str, patch))} voxels")
+
+
+def tile_with_halo(shape: tuple[int, ...], p: Any) -> tuple[int, ...]:
+    """Voxels per axis of a patch (or prediction tile) with its halo of ``n_conv`` voxels,
+    an upper bound that needs no spacing (for memory estimates)."""
+    side = p.patch_size or max(shape)
+    return tuple(min(n, side + 2 * p.n_conv) for n in shape)
+
+
+def volume_memory(shape: tuple[int, ...], n_channels: int, p: Any, *, networks: int = 1,
+                  lazy: bool = False) -> int:
+    """Peak bytes of a volume run without supervoxels (DFC, MMT).
+
+    ``networks`` networks on one patch with its halo (activations and gradients, the
+    regulariser's differences), plus per voxel of the volume: read into memory, the
+    prepared data, the focus blocks' channel mean and the labels (20 bytes, measured 22
+    with objects included: docs/volumes.md, plus 4 per channel); ``lazy`` (read a window
+    at a time), only the labels and their relabelling to ``int32`` (8 bytes).
+    """
+    patch = tile_with_halo(shape, p)
+    per_voxel = 4 * networks * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
+    if lazy:
+        n_patch = int(np.prod(patch, dtype=np.int64))
+        return int(n_patch * per_voxel + 8 * int(np.prod(shape, dtype=np.int64)))
+    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=20)
 
 
 def volume_patch(image: PreparedImage, p: Any, ctx: RunContext) -> tuple[int, ...]:

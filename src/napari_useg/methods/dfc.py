@@ -68,7 +68,6 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import InputInfo, Method, RunContext, register
-from napari_useg.core.resources import patch_memory
 from napari_useg.methods._backprop import (
     FAST_TRAINING,
     BackpropParams,
@@ -77,12 +76,13 @@ from napari_useg.methods._backprop import (
 )
 from napari_useg.methods._hierarchy import cut_note, method_hierarchy
 from napari_useg.methods._volume import (
-    block_focus,
+    axis_weights,
+    focus_blocks,
     iterate_volume,
     sgd_step,
+    volume_memory,
     volume_network,
     volume_patch,
-    volume_spacing,
 )
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -95,7 +95,6 @@ from napari_useg.nn.image_loop import (
     upsample_response,
 )
 from napari_useg.nn.losses import spatial_continuity_loss
-from napari_useg.nn.volume_loop import patch_shape
 
 __all__ = ["DfcParams", "METHOD", "dfc_loss", "pixel_responses"]
 
@@ -298,13 +297,9 @@ def run(image: PreparedImage, p: DfcParams, ctx: RunContext) -> Iterator[Progres
 def _run_volume(image: PreparedImage, p: DfcParams, ctx: RunContext) -> Iterator[Progress]:
     """DFC on patches of a volume: the loss of :func:`dfc_loss` on each patch, the
     continuity term weighted per axis by ``min(spacing) / spacing``."""
-    spacing = volume_spacing(ctx)
-    weights = tuple(min(spacing) / s for s in spacing)
+    weights = axis_weights(ctx)
     patch = volume_patch(image, p, ctx)
-    focus = None
-    if p.patch_focus > 0:
-        focus = block_focus(image.data, patch_shape(image.shape, max(4, p.patch_size // 4),
-                                                    spacing))
+    focus = focus_blocks(image, p, ctx)
 
     def patch_loss(out: torch.Tensor, crop: tuple[slice, ...]
                    ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -394,24 +389,11 @@ def _iterate(image: PreparedImage, p: DfcParams, ctx: RunContext,
 
 
 def memory(shape: tuple[int, ...], n_channels: int, p: DfcParams, *, lazy: bool = False) -> int:
-    """Peak bytes: :func:`backprop_memory` for an image; for a volume, the network on one
-    patch (activations and gradients, the continuity term's differences, a tile with its
-    halo at prediction) and a few copies of the volume (data, its channel mean for the
-    focus blocks, labels). ``lazy``: the volume is read a window at a time
-    (:mod:`napari_useg.core.lazy_volume`), so only the labels and their relabelling
-    to ``int32`` (8 bytes per voxel) grow with it."""
+    """Peak bytes: :func:`backprop_memory` for an image; for a volume (read whole, or a
+    window at a time with ``lazy``), :func:`~napari_useg.methods._volume.volume_memory`."""
     if len(shape) == 2:
         return backprop_memory(shape, n_channels, p)
-    side = p.patch_size or max(shape)
-    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
-    per_voxel = 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
-    if lazy:
-        n_patch = int(np.prod(patch, dtype=np.int64))
-        return int(n_patch * per_voxel + 8 * int(np.prod(shape, dtype=np.int64)))
-    # per voxel of the volume: the prepared data and its preparation's temporaries, the
-    # channel mean of the focus blocks, labels; measured 22 bytes per voxel at the peak
-    # with one channel, objects included (benchmarks/volumes.py --synthetic, docs/volumes.md)
-    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=20)
+    return volume_memory(shape, n_channels, p, lazy=lazy)
 
 
 METHOD = register(

@@ -71,6 +71,7 @@ from napari_useg.methods._hierarchy import cut_note, method_hierarchy
 from napari_useg.methods._volume import (
     iterate_volume,
     sgd_step,
+    tile_with_halo,
     volume_network,
     volume_patch,
     volume_spacing,
@@ -266,8 +267,7 @@ def memory(shape: tuple[int, ...], n_channels: int, p: KanezakiParams) -> int:
     copies of the volume (data, supervoxels, labels, vote table)."""
     if len(shape) == 2:
         return backprop_memory(shape, n_channels, p)
-    side = p.patch_size or max(shape)
-    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
+    patch = tile_with_halo(shape, p)
     per_voxel = 4 * (3 * p.n_conv * p.n_features + 5 * p.n_clusters + n_channels) * 2
     # per voxel of the volume, at the peak (inside SLIC): the prepared data, SLIC's
     # copies of it, its coordinate grid, distances and int64 labels; measured 44 bytes

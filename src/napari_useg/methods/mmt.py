@@ -69,15 +69,15 @@ from napari_useg.core.image import PreparedImage, to_working_resolution
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import Method, RunContext, register
-from napari_useg.core.resources import patch_memory
 from napari_useg.methods._backprop import BackpropParams, backprop_memory, shared
 from napari_useg.methods._hierarchy import method_hierarchy
 from napari_useg.methods._volume import (
     PatchSampler,
-    block_focus,
+    axis_weights,
+    focus_blocks,
     iterate_volume,
+    volume_memory,
     volume_patch,
-    volume_spacing,
 )
 from napari_useg.nn.allocator import reuse_large_blocks
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -91,7 +91,7 @@ from napari_useg.nn.image_loop import (
 )
 from napari_useg.nn.losses import total_variation_loss
 from napari_useg.nn.mean_teacher import ema_update, make_mean_model, with_batch_statistics
-from napari_useg.nn.volume_loop import patch_shape, volume_tensor
+from napari_useg.nn.volume_loop import volume_tensor
 
 __all__ = ["MmtParams", "METHOD", "aligned_targets"]
 
@@ -186,13 +186,9 @@ def _iterate_volume(image: PreparedImage, p: MmtParams, ctx: RunContext
     (:func:`~napari_useg.nn.mean_teacher.with_batch_statistics`), labels the volume."""
     dev = ctx.device
     q = p.n_clusters
-    spacing = volume_spacing(ctx)
-    weights = tuple(min(spacing) / s for s in spacing)
+    weights = axis_weights(ctx)
     patch = volume_patch(image, p, ctx)
-    focus = None
-    if p.patch_focus > 0:
-        focus = block_focus(image.data, patch_shape(image.shape, max(4, p.patch_size // 4),
-                                                    spacing))
+    focus = focus_blocks(image, p, ctx)
     with seeded(ctx.seed):  # two draws from one seeded stream: different initialisations
         nets = [FeatureNet(image.n_channels, p.n_features, q, p.n_conv, init=p.init, dims=3)
                 for _ in range(2)]
@@ -290,16 +286,13 @@ def _iterate(image: PreparedImage, p: MmtParams, ctx: RunContext) -> Iterator[Pr
                          "hierarchy": hierarchy})
 
 
-def memory(shape: tuple[int, ...], n_channels: int, p: MmtParams) -> int:
-    """Peak bytes: :func:`backprop_memory` of four networks for an image; for a volume, two
-    trained networks and two mean models on one patch and a few copies of the volume
-    (data, the focus blocks' channel mean, labels), as DFC's volume mode."""
+def memory(shape: tuple[int, ...], n_channels: int, p: MmtParams, *, lazy: bool = False) -> int:
+    """Peak bytes: :func:`backprop_memory` of four networks for an image; for a volume (read
+    whole, or a window at a time with ``lazy``), two trained networks and two mean models
+    on one patch (:func:`~napari_useg.methods._volume.volume_memory`)."""
     if len(shape) == 2:
         return backprop_memory(shape, n_channels, p, networks=4)
-    side = p.patch_size or max(shape)
-    patch = tuple(min(n, side + 2 * p.n_conv) for n in shape)
-    per_voxel = 4 * 4 * (3 * p.n_conv * p.n_features + 8 * p.n_clusters + n_channels) * 2
-    return patch_memory(shape, n_channels, patch, per_voxel, volume_copies=20)
+    return volume_memory(shape, n_channels, p, networks=4, lazy=lazy)
 
 
 METHOD = register(
@@ -318,5 +311,6 @@ METHOD = register(
         memory=memory,
         volumes=True,
         volume_preset="volume",
+        lazy_volumes=True,
     )
 )
