@@ -45,7 +45,10 @@ class PreparedImage:
     Attributes
     ----------
     data : numpy.ndarray
-        ``float32`` array ``(H, W, C)`` (a volume: ``(Z, Y, X, C)``), values in ``[0, 1]``.
+        ``float32`` array ``(H, W, C)`` (a volume: ``(Z, Y, X, C)``), values in ``[0, 1]``;
+        for a method with ``lazy_volumes`` given a lazy volume, a
+        :class:`~napari_useg.core.lazy_volume.LazyVolume` that reads such arrays one
+        window at a time.
     is_rgb : bool
         True when the channels are red, green, blue (SLIC then works in CIELAB).
     source_dtype : numpy.dtype
