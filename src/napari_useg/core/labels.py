@@ -7,8 +7,8 @@ import numpy as np
 __all__ = ["sequential", "upsample_nearest"]
 
 
-#: Rows (first-axis indices) relabelled at once by :func:`sequential`'s lookup table.
-_SLAB = 8
+#: Elements relabelled at once by :func:`sequential`'s lookup table (whole first-axis rows).
+_SLAB_ELEMENTS = 1 << 20
 
 
 def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
@@ -44,8 +44,11 @@ def sequential(labels: np.ndarray, *, start: int = 1) -> np.ndarray:
             # slab by slab along the first axis (fancy indexing makes an intp copy of its
             # index), so a large volume costs its int32 result and no volume-sized
             # int64 temporaries
-            slabs = [slice(i, i + _SLAB) for i in range(0, max(labels.shape[0], 1), _SLAB)] \
-                if labels.ndim else [Ellipsis]
+            if labels.ndim:
+                rows = max(1, _SLAB_ELEMENTS // max(1, labels[:1].size))
+                slabs = [slice(i, i + rows) for i in range(0, labels.shape[0], rows)]
+            else:
+                slabs = [Ellipsis]
             present = np.zeros(hi + 1, dtype=bool)
             for sl in slabs:
                 present[labels[sl]] = True
