@@ -96,6 +96,8 @@ class BackpropParams:
     region_scale: float = param(200.0, "Felzenszwalb scale of the finest regions "
                                        "(regions 'intersect' or 'felzenszwalb')", low=1e-3,
                                 high=1e6)
+    region_min_size: int = param(20, "Felzenszwalb min_size of the finest regions, in pixels",
+                                 low=1, high=1_000_000)
     feature_weight: float = param(1.0, "weight of the network's response (softmax) against "
                                        "colour (CIELAB / 100) when regions merge", low=0.0,
                                   high=1000.0)

@@ -52,7 +52,8 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     response : torch.Tensor or numpy.ndarray or None
         ``(q, H, W)`` full-resolution response of the network.
     p : BackpropParams
-        Its ``regions``, ``region_scale``, ``feature_weight`` and ``cut``.
+        Its ``regions``, ``region_scale``, ``region_min_size``, ``feature_weight`` and
+        ``cut``.
 
     Returns
     -------
@@ -68,7 +69,7 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
         with warnings.catch_warnings():  # skimage's note on > 3 channels: intended here
             warnings.filterwarnings("ignore", message=".*third dimension", category=RuntimeWarning)
             maps.append(felzenszwalb(image.data, scale=p.region_scale, sigma=0.8,
-                                     min_size=20, channel_axis=-1))
+                                     min_size=p.region_min_size, channel_axis=-1))
     fine = fine_regions(*maps)
     feats = hierarchy_features(image, response, p.feature_weight)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut)
