@@ -14,6 +14,7 @@ import zarr
 from napari_useg import iter_segment, segment
 from napari_useg.core.lazy_volume import is_lazy_array
 from napari_useg.core.registry import get_method
+from napari_useg.methods import _volume
 from napari_useg.methods._volume import block_focus
 from napari_useg.metrics import many_to_one_accuracy
 from napari_useg.nn.feature_net import FeatureNet, seeded
@@ -232,17 +233,34 @@ def test_mean_model_gets_batch_statistics_for_tiled_prediction():
     assert float((tiled == whole).mean()) >= 0.999
 
 
-def test_mmt_volume_mode_separates_blobs_and_previews_do_not_change_it():
+def test_mmt_volume_mode_separates_blobs_and_previews_do_not_change_it(monkeypatch):
     """Measured (60 iterations): many-to-one accuracy 0.976 (seed 0) and 0.984 (seed 1)
     against 0.961 for all background; asserted >= 0.97. The result does not depend on
     how often previews were made (the batch-norm calibration patches are fixed)."""
+    monkeypatch.setattr(_volume, "PREVIEW_SHARE", 1e9)  # every preview asked for is made
     vol, truth = blob_volume()
     method = get_method("mmt")
     assert method.volumes and method.preset_for(None, 3) == "volume"
     kw = dict(spatial_dims=3, spacing=SPACING, max_iter=60, seed=0, device="cpu")
     labels = segment(vol, "mmt", **kw)
     assert many_to_one_accuracy(labels, (truth > 0).astype(np.int64)) >= 0.97
-    *_, last = iter_segment(vol, "mmt", preview_every=20, **kw)
+    *steps, last = iter_segment(vol, "mmt", preview_every=20, **kw)
+    assert [s.step for s in steps if s.labels is not None] == [20, 40]
     np.testing.assert_array_equal(last.labels, labels)
     big = method.memory_needed((400, 400, 400), 1, method.build("volume"))
     assert big < 64 * method.memory_needed((100, 100, 100), 1, method.build("volume"))
+
+
+@pytest.mark.parametrize(("share", "previews"), [(1e9, list(range(1, 30))), (0.0, [])])
+def test_volume_previews_are_kept_within_their_share_of_the_run(monkeypatch, share, previews):
+    """Previews asked for every step: all made with an unlimited share, none (before the
+    result) with none; the result is the same either way."""
+    monkeypatch.setattr(_volume, "PREVIEW_SHARE", share)
+    vol, _ = blob_volume()
+    *steps, last = iter_segment(vol, "dfc", spatial_dims=3, spacing=SPACING, max_iter=30,
+                                seed=0, device="cpu", preview_every=1)
+    assert [s.step for s in steps if s.labels is not None] == previews
+    assert last.done and last.labels.shape == vol.shape
+    np.testing.assert_array_equal(last.labels, segment(vol, "dfc", spatial_dims=3,
+                                                       spacing=SPACING, max_iter=30, seed=0,
+                                                       device="cpu"))

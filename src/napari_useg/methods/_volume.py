@@ -17,11 +17,15 @@ partition (supervoxels, or a regular grid of blocks) drawn by how much its inten
 stands out from the volume's median, so that rare objects are trained on as often as
 the background around them (:class:`PatchSampler`). The ``min_labels`` stop counts the
 labels seen over the last :data:`LABEL_WINDOW` patches (one patch of background alone
-would show one or two labels long before the volume does).
+would show one or two labels long before the volume does). Previews (the whole volume
+labelled while training goes on) are kept within a share of the run's time
+(:class:`PreviewBudget`): on a large volume one costs more than the whole training.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,9 +49,9 @@ from napari_useg.nn.volume_loop import (
     volume_tensor,
 )
 
-__all__ = ["LABEL_WINDOW", "PatchLoss", "PatchSampler", "TrainStep", "axis_weights",
-           "block_focus", "focus_blocks", "iterate_volume", "sgd_step", "tile_with_halo",
-           "volume_memory", "volume_network", "volume_patch", "volume_spacing"]
+__all__ = ["LABEL_WINDOW", "PatchLoss", "PatchSampler", "PreviewBudget", "TrainStep",
+           "axis_weights", "block_focus", "focus_blocks", "iterate_volume", "sgd_step",
+           "tile_with_halo", "volume_memory", "volume_network", "volume_patch", "volume_spacing"]
 
 #: Patches whose labels count towards the ``min_labels`` stop rule on a volume.
 LABEL_WINDOW = 10
@@ -156,6 +160,65 @@ def sgd_step(net: FeatureNet, p: Any, patch_loss: PatchLoss) -> TrainStep:
     return step
 
 
+#: Largest share of a volume run's time (as estimated without previews) that previews may
+#: add. One preview predicts every tile of the volume: on a 256x512x512 volume about 50 s
+#: on two CPU threads against 0.03 s per training step, so ten previews made the run 13
+#: times as long (docs/volumes.md).
+PREVIEW_SHARE = 0.5
+
+
+class PreviewBudget:
+    """Whether a preview asked for at a step fits in the previews' share of the run.
+
+    A preview of the whole volume runs the network on ``n_tiles`` tiles; until one has
+    been timed, it is estimated at a third of a training step per tile (a step is a
+    forward and a backward pass on a patch of the tile's size), then at the last preview's
+    time. A preview is made when the previews so far plus this one stay within ``share``
+    x the estimated run without previews (every iteration plus the final prediction), pro
+    rata of the iterations done: previews are spread over the run, and a volume whose
+    prediction costs more than that share of the run gets none before the result. Which
+    previews are made depends on timings; the result does not.
+
+    Examples
+    --------
+    >>> budget = PreviewBudget(n_tiles=3, max_iter=100)
+    >>> budget.step_done(0.1)
+    >>> budget.allows(1), budget.allows(50)     # one preview ~ 0.1 s; run ~ 10.1 s
+    (False, True)
+    >>> big = PreviewBudget(n_tiles=5000, max_iter=100)
+    >>> big.step_done(0.1)
+    >>> big.allows(99)                           # one preview ~ 167 s; run ~ 177 s
+    False
+    """
+
+    def __init__(self, n_tiles: int, max_iter: int, share: float | None = None) -> None:
+        self.n_tiles = int(n_tiles)
+        self.max_iter = int(max_iter)
+        self.share = float(PREVIEW_SHARE if share is None else share)
+        self.steps = 0
+        self.step_seconds = 0.0
+        self.spent = 0.0
+        self.last_preview: float | None = None
+
+    def step_done(self, seconds: float) -> None:
+        """Record one training step's time."""
+        self.steps += 1
+        self.step_seconds += float(seconds)
+
+    def preview_done(self, seconds: float) -> None:
+        """Record one preview's time."""
+        self.spent += float(seconds)
+        self.last_preview = float(seconds)
+
+    def allows(self, step: int) -> bool:
+        """Whether a preview after iteration ``step`` stays within the budget."""
+        per_step = self.step_seconds / max(self.steps, 1)
+        preview = (self.last_preview if self.last_preview is not None
+                   else self.n_tiles * per_step / 3.0)
+        run = self.max_iter * per_step + preview
+        return self.spent + preview <= self.share * run * min(1.0, step / self.max_iter)
+
+
 def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, train_step: TrainStep, *,
                    predictor: Callable[[], nn.Module], patch: tuple[int, ...],
                    focus: tuple[np.ndarray, np.ndarray] | None,
@@ -197,15 +260,20 @@ def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, train_step: Tr
         labels = predict_volume_labels(predictor(), image.data, patch, p.n_conv, dev)
         return labels if finish is None else finish(labels)
 
+    budget = PreviewBudget(math.prod(math.ceil(n / t) for n, t in zip(image.shape, patch,
+                                                                        strict=True)),
+                           p.max_iter)
     why = f"reached {p.max_iter} iterations"
     step, loss_value, n_labels = 0, float("nan"), q
     seen = torch.zeros((LABEL_WINDOW, q), dtype=torch.bool, device=dev)
     for step in range(1, p.max_iter + 1):
+        started = time.perf_counter()
         crop = draw()
         loss_value, target = train_step(volume_tensor(image.data[crop], dev), crop)
         with torch.no_grad():
             seen[step % LABEL_WINDOW] = torch.bincount(target, minlength=q) > 0
             n_labels = int(seen.any(dim=0).sum())
+        budget.step_done(time.perf_counter() - started)
         stop = None
         if step >= LABEL_WINDOW:
             stop = stop_reason(n_labels, p.min_labels, False, 0)
@@ -214,7 +282,11 @@ def iterate_volume(image: PreparedImage, p: Any, ctx: RunContext, train_step: Tr
             break
         if step == p.max_iter:
             break
-        labels = whole_volume() if ctx.wants_preview(step, p.max_iter) else None
+        labels = None
+        if ctx.wants_preview(step, p.max_iter) and budget.allows(step):
+            started = time.perf_counter()
+            labels = whole_volume()
+            budget.preview_done(time.perf_counter() - started)
         yield Progress(step=step, total=p.max_iter, loss=loss_value, n_labels=n_labels,
                        labels=labels)
     final = whole_volume()
