@@ -11,6 +11,7 @@ from napari_useg.io.bsds import read_ucm2, write_ucm2
 from napari_useg.metrics.accuracy import hungarian_accuracy
 from napari_useg.metrics.bsds import ucm2_regions
 from synthetic import three_regions
+from volumes_synthetic import blob_volume
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -172,3 +173,53 @@ def test_backprop_methods_put_the_hierarchy_in_the_final_snapshot() -> None:
     # the three regions are recovered by cutting kanezaki's hierarchy at 3 regions
     res = segment_hierarchy(img, "kanezaki")
     assert hungarian_accuracy(res.hierarchy.cut(n_segments=3), gt) > 0.95
+
+
+def test_hierarchy_of_a_volume_merges_3d_regions_into_the_two_halves():
+    """A volume of 4x4x4 blocks (fine regions) whose intensity is 0.2 in one half and 0.8
+    in the other (plus noise): the 2-segment cut is the two halves, cuts are nested, and
+    the BSDS ucm2 (a 2-D format) is refused with a clear error."""
+    rng = np.random.default_rng(0)
+    z, y, x = np.indices((8, 16, 16))
+    half = (x >= 8).astype(np.int64)
+    volume = np.where(half, 0.8, 0.2) + rng.normal(0, 0.02, half.shape)
+    blocks = (z // 4) * 16 + (y // 4) * 4 + x // 4 + 1
+    h = build_hierarchy(blocks, volume)
+    assert h.shape == (8, 16, 16) and h.n_regions == 32
+    two = h.cut(n_segments=2)
+    assert hungarian_accuracy(two, half + 1) == 1.0
+    four = h.cut(n_segments=4)
+    assert all(len(np.unique(two[four == k])) == 1 for k in range(1, 5))  # nested
+    with pytest.raises(ValueError, match="2-D format"):
+        h.ucm2()
+
+
+def test_segment_hierarchy_of_a_volume():
+    """``segment_hierarchy`` on a volume: the labels are ``segment``'s; the hierarchy is over
+    the 3-D regions (balls and background), cut down to one region."""
+    vol, truth = blob_volume()
+    kw = dict(spatial_dims=3, spacing=(2.5, 1.0, 1.0), n_clusters=2, window=3, seed=0)
+    res = segment_hierarchy(vol, "kmeans", **kw)
+    np.testing.assert_array_equal(res.labels, segment(vol, "kmeans", **kw))
+    assert res.hierarchy.shape == vol.shape
+    assert res.hierarchy.n_regions >= int(truth.max())
+    assert int(res.hierarchy.cut(n_segments=1).max()) == 1
+
+
+def test_a_fixed_pixel_scale_makes_a_threshold_mean_the_same_merges_at_any_size():
+    """The same regions inside a larger image (a padding of very different value, merged
+    last): with ``pixel_scale`` fixed the shared merges get the same heights; divided by
+    each image's own size they do not."""
+    rng = np.random.default_rng(1)
+    feats = rng.normal(0.5, 0.1, (16, 16))
+    fine = np.arange(256).reshape(16, 16) // 4 + 1
+    padded = np.pad(feats, 16, constant_values=5.0)
+    padded_fine = np.pad(fine, 16, constant_values=fine.max() + 1)
+    for scale, same in ((1e4, True), (None, False)):
+        small = build_hierarchy(fine, feats, pixel_scale=scale)
+        large = build_hierarchy(padded_fine, padded, pixel_scale=scale)
+        m = len(small.heights)
+        assert np.array_equal(small.merges + 1, large.merges[:m])  # the padding is region 1
+        assert np.allclose(small.heights, large.heights[:m]) is same
+    with pytest.raises(ValueError, match="pixel_scale"):
+        build_hierarchy(fine, feats, pixel_scale=0)

@@ -12,11 +12,14 @@ import torch
 import zarr
 
 from napari_useg import iter_segment, segment
+from napari_useg.core.hierarchy import fine_regions
+from napari_useg.core.instances import instances
 from napari_useg.core.lazy_volume import is_lazy_array
 from napari_useg.core.registry import get_method
 from napari_useg.methods import _volume
 from napari_useg.methods._volume import block_focus
 from napari_useg.metrics import many_to_one_accuracy
+from napari_useg.metrics.instances import instance_scores
 from napari_useg.nn.feature_net import FeatureNet, seeded
 from napari_useg.nn.losses import spatial_continuity_loss, total_variation_loss
 from napari_useg.nn.mean_teacher import make_mean_model, with_batch_statistics
@@ -128,14 +131,18 @@ def test_lazy_volume_is_read_a_chunk_at_a_time_and_gives_the_same_labels(method)
 
 @pytest.mark.parametrize("method", ["dfc", "mmt"])
 def test_lazy_volume_memory_does_not_count_the_data(method):
+    """A lazy volume costs the patch plus, per voxel, the labels and their relabelling (8
+    bytes), or with the preset's cut of the regions' hierarchy 24 bytes."""
     m = get_method(method)
-    p = m.build("volume")
     shape = (512, 2048, 2048)
-    assert m.lazy_volumes
-    lazy = m.memory_needed(shape, 2, p, lazy=True)
-    assert lazy < m.memory_needed(shape, 2, p) / 2
-    assert lazy / np.prod(shape, dtype=np.float64) < 9  # labels and their relabelling
-    assert lazy - 8 * np.prod(shape, dtype=np.float64) < 2**30  # the patch: under 1 GiB
+    n = np.prod(shape, dtype=np.float64)
+    assert m.lazy_volumes and m.build("volume").cut > 0
+    for cut, per_voxel in ((0.0, 8), (m.build("volume").cut, 24)):
+        p = m.build("volume", {"cut": cut})
+        lazy = m.memory_needed(shape, 2, p, lazy=True)
+        assert lazy <= m.memory_needed(shape, 2, p) - 8 * n  # 2 channels of float32 not counted
+        assert per_voxel <= lazy / n < per_voxel + 1
+        assert lazy - per_voxel * n < 2**30  # the patch: under 1 GiB
     with pytest.raises(ValueError, match="does not read volumes lazily"):
         get_method("kanezaki").memory_needed(shape, 1, get_method("kanezaki").build("volume"),
                                              lazy=True)
@@ -264,3 +271,43 @@ def test_volume_previews_are_kept_within_their_share_of_the_run(monkeypatch, sha
     np.testing.assert_array_equal(last.labels, segment(vol, "dfc", spatial_dims=3,
                                                        spacing=SPACING, max_iter=30, seed=0,
                                                        device="cpu"))
+
+
+def test_volume_result_is_the_cut_of_the_hierarchy_of_its_3d_regions():
+    """DFC's volume preset (cut 0.15): the final snapshot carries a hierarchy over the 3-D
+    regions of the network's own classes (``cut=0``), the result is its default cut, each
+    region with its own label, and every blob is still an object of its own."""
+    vol, truth = blob_volume()
+    kw = dict(spatial_dims=3, spacing=SPACING, max_iter=60, seed=0, device="cpu")
+    *_, last = iter_segment(vol, "dfc", **kw)
+    hier = last.info["hierarchy"]
+    assert hier.shape == vol.shape and hier.default_threshold == 0.15
+    np.testing.assert_array_equal(last.labels, hier.labels)
+    own = segment(vol, "dfc", cut=0, **kw)
+    assert hier.n_regions == int(fine_regions(own).max()) > int(last.labels.max())
+    objects = instances(last.labels, spacing=SPACING, min_size=20)
+    assert instance_scores(objects, truth).f1_50 == 1.0
+
+
+def test_napari_volume_result_recut_from_its_hierarchy():
+    """In napari's volume mode the job keeps the volume's hierarchy, so the segments
+    slider re-cuts the 3-D Labels layer without rerunning."""
+    from napari.components import ViewerModel
+
+    from napari_useg.viewer.granularity import granularity_range, recut
+    from napari_useg.viewer.output import LabelsWriter, choose_output
+    from napari_useg.viewer.segment_job import make_job
+
+    vol, _ = blob_volume()
+    viewer = ViewerModel()
+    viewer.add_image(vol, name="vol", scale=SPACING)
+    job = make_job(viewer.layers["vol"], "dfc", spatial_dims=3, max_iter=30, device="cpu")
+    writer = LabelsWriter(viewer, job, choose_output(viewer, job)[1])
+    for p in job.iter():
+        writer.track(p)
+    layer = writer.finish("done", labels=p.result)
+    assert p.done and layer.data.shape == vol.shape
+    lowest, highest, current = granularity_range(job)
+    assert lowest == 1 and highest > current == int(np.unique(job.result).size)
+    recut(job, layer, 2)
+    assert layer.data.shape == vol.shape and int(np.unique(layer.data).size) == 2

@@ -381,7 +381,7 @@ def result_hierarchy(image, snapshot: Progress, options: RunOptions) -> Hierarch
         return hier
     if snapshot.labels is None:
         raise ValueError("the snapshot has no labels")
-    prepared = prepare_image(image, options.channel_axis)
+    prepared = prepare_image(image, options.channel_axis, options.spatial_dims)
     return build_hierarchy(snapshot.labels, colour_features(prepared.data, prepared.is_rgb),
                            default_threshold=0.0)
 
@@ -394,6 +394,8 @@ def segment_hierarchy(
     channel_axis: int | None = None,
     seed: int = 0,
     device: str = "auto",
+    spatial_dims: int = 2,
+    spacing: tuple[float, ...] | None = None,
     **params: Any,
 ) -> SegmentationResult:
     """Segment one image and keep the whole hierarchy of its result.
@@ -401,10 +403,12 @@ def segment_hierarchy(
     The same run as :func:`segment` (same arguments, same ``labels``), plus a
     :class:`~napari_useg.core.hierarchy.Hierarchy` from which every granularity is
     cut without rerunning the method: this is what a granularity slider needs.
+    With ``spatial_dims=3`` the image is one volume and the hierarchy merges the
+    result's face-connected 3-D regions by their mean intensity (no ``ucm2``).
 
     Parameters
     ----------
-    image, method, preset, channel_axis, seed, device, **params
+    image, method, preset, channel_axis, seed, device, spatial_dims, spacing, **params
         As for :func:`segment`.
 
     Returns
@@ -424,7 +428,7 @@ def segment_hierarchy(
     (65, 65)
     """
     opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
-                      preview_every=0)
+                      preview_every=0, spatial_dims=spatial_dims, spacing=spacing)
     return segment_hierarchy_with(image, method, opts, **params)
 
 

@@ -15,7 +15,8 @@ colour, a network's response maps...): the regions are the nodes of a
 Ward's criterion on the mean feature vectors (the pair whose merge adds the least
 within-region variance first, so small regions go early), and the merge heights are
 a monotone transform of those costs per pixel (so a threshold means the same on every
-image).
+image). Volumes work the same way (a 3-D ``base``, face-connected regions, neighbours
+along the three axes); the ``ucm2`` is a 2-D format and exists only for images.
 
 Examples
 --------
@@ -41,7 +42,8 @@ from skimage.measure import label as connected_components
 
 from napari_useg.core.labels import sequential
 
-__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions"]
+__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions",
+           "merge_regions"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,8 +83,8 @@ class Hierarchy:
         base = sequential(np.asarray(self.base))
         merges = np.asarray(self.merges, dtype=np.int64).reshape(-1, 2)
         heights = np.asarray(self.heights, dtype=np.float64).reshape(-1)
-        if base.ndim != 2:
-            raise ValueError(f"base must be a 2-D label map, got shape {base.shape}")
+        if base.ndim not in (2, 3):
+            raise ValueError(f"base must be a 2-D or 3-D label map, got shape {base.shape}")
         if len(merges) != len(heights):
             raise ValueError(f"{len(merges)} merges but {len(heights)} heights")
         n = int(base.max())
@@ -104,9 +106,9 @@ class Hierarchy:
         return int(self.base.max())
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
         """Spatial shape of the label maps."""
-        return self.base.shape  # type: ignore[return-value]
+        return self.base.shape
 
     @property
     def labels(self) -> np.ndarray:
@@ -152,7 +154,7 @@ class Hierarchy:
             k = self.n_regions - int(n_segments)
         else:
             k = self.n_merges_at(threshold)  # type: ignore[arg-type]
-        return sequential(self.owners(k)[self.base])
+        return sequential(self.owners(k).astype(np.int32)[self.base])
 
     def threshold_for(self, n_segments: int) -> float:
         """Smallest threshold whose cut has at most ``n_segments`` regions."""
@@ -189,8 +191,16 @@ class Hierarchy:
         edge cells, and the outer frame repeats its neighbouring row or column (as
         gPb-owt-ucm's maps), so ``metrics.bsds.ucm2_regions(u, t)`` equals
         ``cut(threshold=t)``. Regions never joined are separated by 1.
+
+        Raises
+        ------
+        ValueError
+            For the hierarchy of a volume (the ``ucm2`` is a format of 2-D images).
         """
         base = self.base
+        if base.ndim != 2:
+            raise ValueError(f"a ucm2 is a 2-D format; this hierarchy is of a {base.ndim}-D "
+                             f"label map {base.shape} (cut it with cut())")
         h, w = base.shape
         u = np.zeros((2 * h + 1, 2 * w + 1))
         pairs = [(base[:, :-1], base[:, 1:]), (base[:-1, :], base[1:, :])]
@@ -219,7 +229,9 @@ class Hierarchy:
 
 
 def fine_regions(*label_maps: np.ndarray) -> np.ndarray:
-    """Connected regions of the overlay of label maps (4-connected), ``int32`` ``1..n``.
+    """Connected regions of the overlay of label maps, ``int32`` ``1..n``.
+
+    Face-connected: 4-connected in 2-D, 6-connected in 3-D.
 
     Two pixels share a region when every map gives them the same label and they are
     connected through such pixels: the components of one method's result, or of its
@@ -227,6 +239,9 @@ def fine_regions(*label_maps: np.ndarray) -> np.ndarray:
     """
     if not label_maps:
         raise ValueError("give at least one label map")
+    if len(label_maps) == 1:  # no overlay to encode (fewer volume-sized int64 copies)
+        comp = connected_components(sequential(label_maps[0]), background=0, connectivity=1)
+        return comp.astype(np.int32, copy=False)
     key = np.zeros(label_maps[0].shape, np.int64)
     for lab in label_maps:
         s = sequential(lab).astype(np.int64)
@@ -249,6 +264,16 @@ def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarr
         feats = feats[..., None]
     smooth = gaussian(feats, sigma=sigma, channel_axis=-1) if sigma > 0 else feats
     return np.sqrt(sum(sobel(smooth[..., c]) ** 2 for c in range(smooth.shape[-1])))
+
+
+def _before(array: np.ndarray, axis: int) -> np.ndarray:
+    """Every element that has a neighbour after it along ``axis``."""
+    return array[(slice(None),) * axis + (slice(None, -1),)]
+
+
+def _after(array: np.ndarray, axis: int) -> np.ndarray:
+    """That neighbour, for every element of :func:`_before`."""
+    return array[(slice(None),) * axis + (slice(1, None),)]
 
 
 def _ward_weight(graph: RAG, a: int, b: int) -> float:
@@ -293,20 +318,24 @@ def _new_weight(graph: RAG, src: int, dst: int, n: int) -> dict[str, float]:
 
 def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
                     default_threshold: float = 0.5, edges: np.ndarray | None = None,
-                    edge_power: float = 0.0, heights: str = "per_pixel") -> Hierarchy:
+                    edge_power: float = 0.0, heights: str = "per_pixel",
+                    pixel_scale: float | None = None) -> Hierarchy:
     """Merge tree of the regions of ``fine_labels`` by their mean ``features``.
 
     Parameters
     ----------
     fine_labels : numpy.ndarray
-        ``(H, W)`` integer label map; its connected components are the finest regions.
+        ``(H, W)`` integer label map, or ``(Z, Y, X)`` for a volume; its connected
+        components (face-connected) are the finest regions.
     features : numpy.ndarray
-        ``(H, W)`` or ``(H, W, F)`` per-pixel features, averaged per region (weight
-        them before: e.g. colour and a network's response maps side by side).
+        ``(H, W)`` or ``(H, W, F)`` per-pixel features (``(Z, Y, X)`` or
+        ``(Z, Y, X, F)`` per voxel), averaged per region (weight them before: e.g.
+        colour and a network's response maps side by side).
     default_threshold : float
         Threshold of the hierarchy's default cut.
     edges : numpy.ndarray, optional
-        ``(H, W)`` boundary strength (e.g. a colour gradient magnitude): with
+        Boundary strength of the shape of ``fine_labels`` (e.g. a colour gradient
+        magnitude): with
         ``edge_power`` > 0 the Ward cost of two regions is multiplied by
         ``(mean strength on their common boundary / mean over the image + 0.1) **
         edge_power``, so regions split by a weak boundary merge first.
@@ -319,6 +348,11 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         set (the benchmark's ODS) is a fair choice; heights above 1 are clipped to 1.
         ``"last"``: divided by the image's last merge cost (the last merge at height 1),
         each image's own scale.
+    pixel_scale : float, optional
+        With ``heights="per_pixel"``: the number of pixels the costs are divided by
+        (default: the image's own). A fixed number makes a threshold mean the same merge
+        (the same cost in pixels x squared feature difference) on images of every size;
+        the volume methods use one million voxels.
 
     Returns
     -------
@@ -329,15 +363,13 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         sixth root (the cube root of the Ward distance) spreads the heights over
         ``[0, 1]`` so that evenly spaced thresholds give evenly spread granularities.
     """
-    if heights not in ("per_pixel", "last"):
-        raise ValueError(f"heights must be 'per_pixel' or 'last', got {heights!r}")
     fine = np.asarray(fine_labels)
-    if fine.ndim != 2:
-        raise ValueError(f"fine_labels must be a 2-D label map, got shape {fine.shape}")
+    if fine.ndim not in (2, 3):
+        raise ValueError(f"fine_labels must be a 2-D or 3-D label map, got shape {fine.shape}")
     feats = np.asarray(features, np.float64)
-    if feats.ndim == 2:
+    if feats.ndim == fine.ndim:
         feats = feats[..., None]
-    if feats.shape[:2] != fine.shape:
+    if feats.ndim != fine.ndim + 1 or feats.shape[:fine.ndim] != fine.shape:
         raise ValueError(f"features of shape {feats.shape} for labels of shape {fine.shape}")
     base = fine_regions(fine)
     n = int(base.max())
@@ -346,22 +378,59 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     sums = np.stack([np.bincount(flat, weights=feats[..., c].ravel(), minlength=n + 1)
                      for c in range(feats.shape[-1])], axis=1)
     means = sums / np.maximum(counts, 1)[:, None]
-    a = np.concatenate([base[:, :-1].ravel(), base[:-1, :].ravel()])
-    b = np.concatenate([base[:, 1:].ravel(), base[1:, :].ravel()])
-    keep = a != b
-    pairs = np.unique(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])],
-                               axis=1), axis=0)
+    return merge_regions(base, counts, means, default_threshold=default_threshold,
+                         edges=edges, edge_power=edge_power, heights=heights,
+                         pixel_scale=pixel_scale)
+
+
+def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
+                  default_threshold: float = 0.5, edges: np.ndarray | None = None,
+                  edge_power: float = 0.0, heights: str = "per_pixel",
+                  pixel_scale: float | None = None) -> Hierarchy:
+    """The merge tree of :func:`build_hierarchy` from regions and their statistics.
+
+    For callers that gather the per-region statistics themselves (a volume read a slab
+    at a time).
+
+    Parameters
+    ----------
+    base : numpy.ndarray
+        Connected regions ``1..n`` (2-D or 3-D, :func:`fine_regions`).
+    counts : numpy.ndarray
+        ``(n + 1,)`` pixels per region (index 0 unused).
+    means : numpy.ndarray
+        ``(n + 1, F)`` mean feature vector per region (row 0 unused).
+    default_threshold, edges, edge_power, heights, pixel_scale
+        As :func:`build_hierarchy`.
+    """
+    if heights not in ("per_pixel", "last"):
+        raise ValueError(f"heights must be 'per_pixel' or 'last', got {heights!r}")
+    if pixel_scale is not None and not pixel_scale > 0:
+        raise ValueError(f"pixel_scale must be > 0, got {pixel_scale!r}")
+    n = int(base.max())
+    counts = np.asarray(counts, np.float64)
+    means = np.asarray(means, np.float64).reshape(len(counts), -1)
+    if len(counts) != n + 1:
+        raise ValueError(f"counts of {len(counts)} entries for {n} regions (need n + 1)")
+    # neighbour pairs across region boundaries, one axis at a time (no volume-sized copies)
+    # (last axis first: the order of the boundary-strength sums of earlier releases)
+    axes = range(base.ndim - 1, -1, -1)
+    across = {axis: _before(base, axis) != _after(base, axis) for axis in axes}
+    a = np.concatenate([_before(base, axis)[m] for axis, m in across.items()])
+    b = np.concatenate([_after(base, axis)[m] for axis, m in across.items()])
+    lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+    key = lo * (n + 1) + hi
     graph = RAG()
     graph.add_nodes_from((i, {"labels": [i], "count": counts[i], "mean": means[i]})
                          for i in range(1, n + 1))
     graph.graph["merges"] = []
     if edges is not None and edge_power > 0:
         e = np.asarray(edges, np.float64)
-        strength = np.concatenate([np.maximum(e[:, :-1], e[:, 1:]).ravel(),
-                                   np.maximum(e[:-1, :], e[1:, :]).ravel()])[keep]
+        if e.shape != base.shape:
+            raise ValueError(f"edges of shape {e.shape} for labels of shape {base.shape}")
+        strength = np.concatenate([np.maximum(_before(e, axis), _after(e, axis))[m]
+                                   for axis, m in across.items()])
         strength = strength / max(float(e.mean()), 1e-12)
-        lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-        key = lo.astype(np.int64) * (n + 1) + hi
         uniq, inverse = np.unique(key, return_inverse=True)
         sums = np.bincount(inverse, weights=strength)
         cnts = np.bincount(inverse).astype(np.float64)
@@ -370,17 +439,21 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
                               {"edge_sum": float(sm), "edge_count": float(c)})
                              for k, sm, c in zip(uniq, sums, cnts, strict=True))
     else:
-        graph.add_edges_from((int(i), int(j)) for i, j in pairs)
+        graph.add_edges_from((int(k // (n + 1)), int(k % (n + 1))) for k in np.unique(key))
     for i, j in graph.edges:
         graph[i][j]["weight"] = _ward_weight(graph, i, j)
-    merge_hierarchical(base, graph, thresh=np.inf, rag_copy=False, in_place_merge=True,
-                       merge_func=_merge_features, weight_func=_new_weight)
+    # the merges are recorded by _merge_features; the relabelled map that
+    # merge_hierarchical returns is not needed (a one-element stand-in keeps it tiny)
+    merge_hierarchical(np.array([n]), graph, thresh=np.inf, rag_copy=False,
+                       in_place_merge=True, merge_func=_merge_features,
+                       weight_func=_new_weight)
     record = graph.graph["merges"]
     merges = np.array([(s, d) for s, d, _ in record], np.int64).reshape(-1, 2)
     cost = np.maximum([c for *_, c in record], 0.0) if record else np.zeros(0)
     level = np.maximum.accumulate(cost) if len(cost) else cost
     if len(level):
-        scale = float(base.size) if heights == "per_pixel" else float(level[-1])
+        scale = ((float(pixel_scale) if pixel_scale is not None else float(base.size))
+                 if heights == "per_pixel" else float(level[-1]))
         if scale > 0:
             level = np.minimum(level / scale, 1.0) ** (1.0 / 6.0)
     return Hierarchy(base, merges, level, default_threshold)

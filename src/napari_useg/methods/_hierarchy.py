@@ -22,7 +22,7 @@ from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_featur
 from napari_useg.core.image import PreparedImage
 from napari_useg.methods._backprop import BackpropParams
 
-__all__ = ["cut_note", "method_hierarchy", "hierarchy_features"]
+__all__ = ["cut_note", "floored_cut", "method_hierarchy", "hierarchy_features"]
 
 
 def hierarchy_features(image: PreparedImage, response: torch.Tensor | np.ndarray | None,
@@ -74,13 +74,19 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     feats = hierarchy_features(image, response, p.feature_weight)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut)
     if p.cut > 0:
-        cut = hier.labels
-        floor = min(p.min_labels, hier.n_regions)
-        if int(cut.max()) < floor:  # a low-contrast image: keep min_labels segments
-            hier = hier.with_default(hier.threshold_for(floor))
-            cut = hier.labels
-        return cut, hier
+        return floored_cut(hier, p.min_labels)
     return labels, hier
+
+
+def floored_cut(hier: Hierarchy, min_labels: int) -> tuple[np.ndarray, Hierarchy]:
+    """The hierarchy's default cut, or its cut at ``min_labels`` segments where the
+    default leaves fewer (a low-contrast image), with the default moved there."""
+    cut = hier.labels
+    floor = min(min_labels, hier.n_regions)
+    if int(cut.max()) < floor:
+        hier = hier.with_default(hier.threshold_for(floor))
+        cut = hier.labels
+    return cut, hier
 
 
 def cut_note(hierarchy: Hierarchy, p: BackpropParams) -> str:

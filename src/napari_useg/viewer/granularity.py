@@ -4,7 +4,8 @@ The per-image methods that build a merge tree of their result
 (:class:`~napari_useg.core.hierarchy.Hierarchy`, in the final snapshot's
 ``info["hierarchy"]``: kanezaki, dfc, mmt, felzenszwalb) let the result be coarsened or
 refined instantly: :class:`~napari_useg.viewer.segment_job.SegmentationJob` keeps the
-hierarchy of every 2-D slice it segmented (``job.hierarchies``, never in layer metadata,
+hierarchy of every 2-D slice it segmented, or of the volume in volume mode (dfc and mmt
+build one over 3-D regions) (``job.hierarchies``, never in layer metadata,
 which napari may serialise), and :func:`recut` writes the cut with ``n_segments`` regions
 of every slice into the result Labels layer::
 
@@ -32,8 +33,8 @@ __all__ = ["granularity_range", "recut"]
 def granularity_range(job: Any) -> tuple[int, int, int] | None:
     """``(lowest, highest, current)`` segment counts a slider over ``job``'s result offers.
 
-    ``None`` when the job kept no hierarchy (a method without one, a volume, a run that
-    did not finish). ``highest`` is the largest region count of the slices' hierarchies;
+    ``None`` when the job kept no hierarchy (a method without one, a volume segmented by
+    a method that builds none in 3-D, a run that did not finish). ``highest`` is the largest region count of the slices' hierarchies;
     ``current`` the number of segments of the first such slice's result.
     """
     hierarchies = getattr(job, "hierarchies", None)
