@@ -34,8 +34,9 @@ def granularity_range(job: Any) -> tuple[int, int, int] | None:
     """``(lowest, highest, current)`` segment counts a slider over ``job``'s result offers.
 
     ``None`` when the job kept no hierarchy (a method without one, a volume segmented by
-    a method that builds none in 3-D, a run that did not finish). ``highest`` is the largest region count of the slices' hierarchies;
-    ``current`` the number of segments of the first such slice's result.
+    a method that builds none in 3-D, a run that did not finish). ``highest`` is the
+    largest region count of the slices' hierarchies; ``current`` the number of segments of
+    the first such slice's result.
     """
     hierarchies = getattr(job, "hierarchies", None)
     if not hierarchies or getattr(job, "result", None) is None:
