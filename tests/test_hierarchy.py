@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from napari_useg import iter_segment, segment, segment_hierarchy
-from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features, fine_regions
+from napari_useg.core.hierarchy import (
+    Hierarchy,
+    build_hierarchy,
+    colour_features,
+    fine_regions,
+    merge_regions,
+)
 from napari_useg.io.bsds import read_ucm2, write_ucm2
 from napari_useg.metrics.accuracy import hungarian_accuracy
 from napari_useg.metrics.bsds import ucm2_regions
@@ -223,3 +229,30 @@ def test_a_fixed_pixel_scale_makes_a_threshold_mean_the_same_merges_at_any_size(
         assert np.allclose(small.heights, large.heights[:m]) is same
     with pytest.raises(ValueError, match="pixel_scale"):
         build_hierarchy(fine, feats, pixel_scale=0)
+
+
+def test_absorbing_specks_first_gives_the_same_cuts_as_merging_them_one_by_one():
+    """Two halves of a volume sprinkled with one-voxel specks of other values: joining the
+    specks to their cheapest large neighbour first (``absorb_below``) gives the same
+    partition as the greedy merging once the specks are merged, a full tree and
+    non-decreasing heights."""
+    rng = np.random.default_rng(2)
+    half = (np.indices((6, 20, 20))[2] >= 10).astype(np.int64)
+    value = np.where(half, 0.8, 0.2)
+    specks = rng.random(half.shape) < 0.03
+    value[specks] = rng.random(int(specks.sum()))
+    fine = np.where(specks, 2 + np.arange(half.size).reshape(half.shape), half)
+    base = fine_regions(fine)
+    n = int(base.max())
+    counts = np.bincount(base.ravel(), minlength=n + 1).astype(float)
+    means = (np.bincount(base.ravel(), value.ravel(), minlength=n + 1)
+             / np.maximum(counts, 1))[:, None]
+    greedy = merge_regions(base, counts, means)
+    fast = merge_regions(base, counts, means, absorb_below=2)
+    assert n > 50 and len(fast.merges) == len(greedy.merges) == n - 1
+    assert np.all(np.diff(fast.heights) >= 0)
+    for k in (3, 2):  # the same partition (ids may differ)
+        assert hungarian_accuracy(fast.cut(n_segments=k), greedy.cut(n_segments=k)) == 1.0
+    assert hungarian_accuracy(fast.cut(n_segments=2), half + 1) > 0.95
+    with pytest.raises(ValueError, match="without a boundary term"):
+        merge_regions(base, counts, means, absorb_below=2, edges=value, edge_power=1.0)
