@@ -267,12 +267,12 @@ def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarr
 
 
 def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: int,
-                   size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
+                   size: int) -> tuple[np.ndarray, ...]:
     """Join every region of fewer than ``size`` pixels to its cheapest neighbour of at least
     ``size`` pixels (vectorised; see :func:`merge_regions`).
 
-    Returns the neighbour-pair keys, counts and means after those merges, the regions left
-    and the merges ``(src, dst, Ward cost)`` in order of cost.
+    Returns the neighbour-pair keys, counts and means after those merges, the regions left,
+    and the merges (``(m, 2)`` pairs ``src, dst``) with their Ward costs, in order of cost.
     """
     pairs = np.unique(key)
     lo, hi = pairs // (n + 1), pairs % (n + 1)
@@ -283,7 +283,7 @@ def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: in
     src = np.concatenate([lo[one], hi[other]])
     dst = np.concatenate([hi[one], lo[other]])
     if not src.size:
-        return key, counts, means, np.arange(1, n + 1), []
+        return key, counts, means, np.arange(1, n + 1), np.zeros((0, 2), np.int64), np.zeros(0)
     d = means[src] - means[dst]
     cost = counts[src] * counts[dst] / (counts[src] + counts[dst]) * np.einsum("ij,ij->i", d, d)
     order = np.lexsort((dst, cost, src))  # per speck: least cost, then lowest id
@@ -305,8 +305,7 @@ def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: in
     key = np.minimum(a[keep], b[keep]) * (n + 1) + np.maximum(a[keep], b[keep])
     alive = np.flatnonzero(pooled > 0)
     alive = alive[alive > 0]
-    merges = [(int(i), int(j), float(c)) for i, j, c in zip(src, dst, cost, strict=True)]
-    return key, pooled, means, alive, merges
+    return key, pooled, means, alive, np.stack([src, dst], axis=1), cost
 
 
 def _before(array: np.ndarray, axis: int) -> np.ndarray:
@@ -472,16 +471,16 @@ def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     key = lo * (n + 1) + hi
     alive = np.arange(1, n + 1)
-    absorbed: list[tuple[int, int, float]] = []
+    absorbed, absorbed_cost = np.zeros((0, 2), np.int64), np.zeros(0)
     if absorb_below > 0:
         if edges is not None and edge_power > 0:
             raise ValueError("absorb_below works without a boundary term (edges)")
-        key, counts, means, alive, absorbed = _absorb_specks(key, counts, means, n,
-                                                             absorb_below)
+        key, counts, means, alive, absorbed, absorbed_cost = _absorb_specks(
+            key, counts, means, n, absorb_below)
     graph = RAG()
     graph.add_nodes_from((int(i), {"labels": [int(i)], "count": counts[i], "mean": means[i]})
                          for i in alive)
-    graph.graph["merges"] = list(absorbed)
+    graph.graph["merges"] = []
     if edges is not None and edge_power > 0:
         e = np.asarray(edges, np.float64)
         if e.shape != base.shape:
@@ -506,8 +505,9 @@ def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
                        in_place_merge=True, merge_func=_merge_features,
                        weight_func=_new_weight)
     record = graph.graph["merges"]
-    merges = np.array([(s, d) for s, d, _ in record], np.int64).reshape(-1, 2)
-    cost = np.maximum([c for *_, c in record], 0.0) if record else np.zeros(0)
+    merges = np.concatenate([absorbed, np.array([(s, d) for s, d, _ in record],
+                                                np.int64).reshape(-1, 2)])
+    cost = np.maximum(np.concatenate([absorbed_cost, [c for *_, c in record]]), 0.0)
     level = np.maximum.accumulate(cost) if len(cost) else cost
     if len(level):
         scale = ((float(pixel_scale) if pixel_scale is not None else float(base.size))
