@@ -129,7 +129,10 @@ def predict_volume_labels(net: nn.Module, data: np.ndarray, tile: tuple[int, ...
     try:
         for window, core in clipped_windows(data.shape[:-1], tile, halo):
             resp = net(volume_tensor(data[window], device))[0]
-            labels = resp.argmax(dim=0).cpu().numpy()
+            # argmax over the channels of voxel-major rows: about twice as fast as over
+            # the leading (strided) axis on a CPU; the same labels (first maximum)
+            labels = (resp.reshape(resp.shape[0], -1).t().contiguous().argmax(dim=1)
+                      .view(resp.shape[1:]).cpu().numpy())
             if out is None:
                 out = np.empty(data.shape[:-1], dtype=np.min_scalar_type(resp.shape[0] - 1))
             out[tuple(slice(w.start + c.start, w.start + c.stop)
