@@ -99,9 +99,10 @@ class SegmentWidget(ScrollingDock):
         The run-option controls (``channel_axis``, ``preset``, ``seed``, ``device``,
         ``preview_every``), also reachable as attributes of the same names.
     segments : magicgui.widgets.Slider
-        Granularity of the last result: segments per slice, re-cut from the method's
-        hierarchy without rerunning (:func:`napari_useg.viewer.granularity.recut`). Shown
-        once a run of a method that builds a hierarchy finished; disabled during a run.
+        Granularity of the last result: segments per slice (or per volume), re-cut from the
+        method's hierarchy without rerunning (:func:`napari_useg.viewer.granularity.recut`).
+        Shown once a run of a method that builds a hierarchy finished; disabled during a
+        run.
     """
 
     def __init__(self, napari_viewer: Any) -> None:
@@ -179,8 +180,8 @@ class SegmentWidget(ScrollingDock):
         self.status = wrapping(Label(label="", value=""))
         self.segments = Slider(
             label="segments", min=1, max=2, value=1,
-            tooltip="segments per slice: coarser or finer cuts of the result's hierarchy, "
-                    "instantly, without rerunning",
+            tooltip="segments per slice (per volume in volume mode): coarser or finer cuts "
+                    "of the result's hierarchy, instantly, without rerunning",
         )
         self.segments.visible = False
         self._recut_job: SegmentationJob | None = None
