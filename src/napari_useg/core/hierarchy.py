@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from skimage.color import rgb2lab
@@ -43,7 +44,7 @@ from skimage.measure import label as connected_components
 from napari_useg.core.labels import sequential
 
 __all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions",
-           "merge_regions"]
+           "merge_regions", "region_statistics"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -414,15 +415,49 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     if feats.ndim != fine.ndim + 1 or feats.shape[:fine.ndim] != fine.shape:
         raise ValueError(f"features of shape {feats.shape} for labels of shape {fine.shape}")
     base = fine_regions(fine)
-    n = int(base.max())
-    flat = base.ravel()
-    counts = np.bincount(flat, minlength=n + 1).astype(np.float64)
-    sums = np.stack([np.bincount(flat, weights=feats[..., c].ravel(), minlength=n + 1)
-                     for c in range(feats.shape[-1])], axis=1)
-    means = sums / np.maximum(counts, 1)[:, None]
+    counts, means = region_statistics(base, feats)
     return merge_regions(base, counts, means, default_threshold=default_threshold,
                          edges=edges, edge_power=edge_power, heights=heights,
                          pixel_scale=pixel_scale)
+
+
+#: Elements per slab when :func:`region_statistics` reads its features.
+_SLAB_ELEMENTS = 1 << 22
+
+
+def region_statistics(base: np.ndarray, features: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels per region and mean feature vector per region.
+
+    Parameters
+    ----------
+    base : numpy.ndarray
+        Regions ``1..n``.
+    features : array_like
+        Features of the shape of ``base`` plus a last axis of ``F`` features; anything
+        sliceable along the first axis (a lazy volume is read one slab of about four
+        million elements at a time, and once).
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        ``(n + 1,)`` ``float64`` pixel counts (index 0: pixels labelled 0).
+    means : numpy.ndarray
+        ``(n + 1, F)`` mean features (row 0 of an absent label 0: zeros).
+    """
+    n = int(base.max())
+    slab = max(1, _SLAB_ELEMENTS // max(1, base[0].size))
+    counts = np.zeros(n + 1)
+    sums: np.ndarray | None = None
+    for start in range(0, base.shape[0], slab):
+        ids = base[start:start + slab].ravel()
+        block = np.asarray(features[start:start + slab], np.float64).reshape(ids.size, -1)
+        if sums is None:
+            sums = np.zeros((n + 1, block.shape[1]))
+        counts += np.bincount(ids, minlength=n + 1)
+        for c in range(block.shape[1]):
+            sums[:, c] += np.bincount(ids, weights=block[:, c], minlength=n + 1)
+    assert sums is not None
+    return counts, sums / np.maximum(counts, 1.0)[:, None]
 
 
 def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,

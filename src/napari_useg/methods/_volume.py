@@ -34,7 +34,12 @@ import torch
 from skimage.measure import block_reduce
 from torch import nn
 
-from napari_useg.core.hierarchy import Hierarchy, fine_regions, merge_regions
+from napari_useg.core.hierarchy import (
+    Hierarchy,
+    fine_regions,
+    merge_regions,
+    region_statistics,
+)
 from napari_useg.core.image import PreparedImage
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext
@@ -316,11 +321,6 @@ VOLUME_PIXEL_SCALE = 1e6
 #: (8e-6) ** (1/6) = 0.141, below the presets' cut, so the cut would make it anyway.
 SPECK_VOXELS = 8
 
-#: Voxels per slab when the regions' mean intensities are gathered (a slab of a volume
-#: read a window at a time is read once).
-_SLAB_VOXELS = 1 << 22
-
-
 def volume_hierarchy(image: PreparedImage, labels: np.ndarray, p: Any
                      ) -> tuple[np.ndarray, Hierarchy]:
     """The volume's labels cut from a merge tree of their 3-D regions (``p.cut`` > 0).
@@ -340,18 +340,7 @@ def volume_hierarchy(image: PreparedImage, labels: np.ndarray, p: Any
         The merge tree, its default cut at that level.
     """
     base = fine_regions(labels)
-    n = int(base.max())
-    zdim = base.shape[0]
-    slab = max(1, _SLAB_VOXELS // max(1, base[0].size))
-    counts = np.zeros(n + 1)
-    sums = np.zeros((n + 1, image.n_channels))
-    for z0 in range(0, zdim, slab):  # one slab at a time: a lazy volume is read once
-        ids = base[z0:z0 + slab].ravel()
-        block = np.asarray(image.data[z0:z0 + slab]).reshape(ids.size, -1)
-        counts += np.bincount(ids, minlength=n + 1)
-        for c in range(block.shape[1]):
-            sums[:, c] += np.bincount(ids, weights=block[:, c], minlength=n + 1)
-    means = sums / np.maximum(counts, 1.0)[:, None]
+    counts, means = region_statistics(base, image.data)  # a lazy volume: read once
     hier = merge_regions(base, counts, means, default_threshold=p.cut,
                          pixel_scale=VOLUME_PIXEL_SCALE, absorb_below=SPECK_VOXELS)
     return floored_cut(hier, p.min_labels)
