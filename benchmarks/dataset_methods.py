@@ -218,6 +218,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="torch device for training and labelling")
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
     ap.add_argument("--normalisation", default="per_image", choices=NORMALISATIONS,
@@ -243,12 +244,12 @@ def main() -> None:
         params.setdefault("n_clusters", k)
         mdir = out / "model"
         if mdir.exists():
-            model = napari_useg.load_model(mdir, "cpu")
+            model = napari_useg.load_model(mdir, args.device)
         else:
             log = open(out / "train.log", "a")  # noqa: SIM115 - kept open during training
             snap = None
             for snap in napari_useg.iter_fit(images, args.method, preset=args.preset,
-                                             seed=args.seed, device="cpu",
+                                             seed=args.seed, device=args.device,
                                              checkpoint=out / "checkpoint.pt",
                                              checkpoint_every=10,
                                              normalisation=args.normalisation, **params):

@@ -172,7 +172,8 @@ def cmd_score(args: argparse.Namespace) -> None:
                                   [float(s) for s in args.scales.split(",")],
                                   [float(w) for w in args.weights.split(",")],
                                   [float(e) for e in args.edge_powers.split(",")],
-                                  args.heights.split(",")))
+                                  args.heights.split(","),
+                                  [float(v) for v in args.sigmas.split(",")]))
     grid = [g for g in grid if g[0] != "result" or g[1] == float(args.scales.split(",")[0])]
     results: dict = {g: [] for g in grid}
     own = []
@@ -188,12 +189,12 @@ def cmd_score(args: argparse.Namespace) -> None:
         own.append(_score_image([labels], gts))
         resp = torch.from_numpy(d["response"].astype(np.float32))
         edges = colour_edges(img.data, img.is_rgb)
-        for regions, scale, weight, power, heights in grid:
+        for regions, scale, weight, power, heights, sigma in grid:
             maps = [labels] if regions not in ("colour_only", "fz_only") else []
             if regions in ("felzenszwalb", "intersect", "colour_only", "fz_only"):
-                key = (i, scale)
+                key = (i, scale, sigma)
                 if key not in fz_cache:
-                    fz_cache[key] = felzenszwalb(img.data, scale=scale, sigma=0.8,
+                    fz_cache[key] = felzenszwalb(img.data, scale=scale, sigma=sigma,
                                                  min_size=args.min_size,
                                                  channel_axis=-1)
                 maps.append(fz_cache[key])
@@ -202,7 +203,7 @@ def cmd_score(args: argparse.Namespace) -> None:
                                 heights=heights)
             cuts = [h.cut(threshold=t) for t in thresholds]
             cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))
-            results[(regions, scale, weight, power, heights)].append(_score_image(cuts, gts))
+            results[(regions, scale, weight, power, heights, sigma)].append(_score_image(cuts, gts))
         print(f"{i} done", flush=True)
     hung = np.mean([o["hung"][0] for o in own])
     cov = np.sum([o["cnt_r"][0] for o in own]) / np.sum([o["sum_r"][0] for o in own])
@@ -216,7 +217,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     for g, per in results.items():
         hb, cb, ab, n, k = _summary(per)
         print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} edge power={g[3]:g} "
-              f"heights={g[4]} | "
+              f"heights={g[4]} sigma={g[5]:g} | "
               f"{hb:.3f} | {cb:.3f} | "
               f"{ab:.3f} | {n:.1f} | {', '.join(f'{thresholds[j]:.3f}' for j in k)} |")
         if args.curve:
@@ -247,6 +248,7 @@ def main() -> None:
     s.add_argument("--edge-powers", default="0")
     s.add_argument("--heights", default="per_pixel",
                    help="comma-separated build_hierarchy heights: per_pixel, last")
+    s.add_argument("--sigmas", default="0.8", help="comma-separated Felzenszwalb sigma values")
     s.add_argument("--kmin", type=int, default=3)
     s.add_argument("--kmax", type=int, default=30)
     for p in (r, s):
