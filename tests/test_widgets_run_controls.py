@@ -54,3 +54,19 @@ def test_run_controls_refuse_what_is_not_declared():
     controls = RunControls(FitOptions, ["seed", "checkpoint_every"], values={"seed": 9})
     assert controls["checkpoint_every"].min == 1
     assert controls.options(device="cpu") == FitOptions(seed=9, device="cpu")
+
+
+def test_combine_runs_control_follows_the_runs(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((16, 16), np.uint8), name="img")
+    seg = dock(viewer, "Unsupervised segmentation")
+    assert tuple(seg.combine.choices) == ("consensus", "contrast")
+    assert not seg.combine.enabled  # one run: nothing to combine
+    seg.runs.value = 3
+    assert seg.combine.enabled
+    seg.combine.value = "contrast"
+    seg.method.value = "kmeans"
+    opts = seg.make_job().options
+    assert (opts.runs, opts.combine) == (3, "contrast")
+    seg.runs.value = 1
+    assert not seg.combine.enabled

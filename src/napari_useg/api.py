@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_useg.core.consensus import consensus
+from napari_useg.core.consensus import agreement_map, consensus
 from napari_useg.core.fitting import FitContext, normalise_collection, value_range
 from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features
 from napari_useg.core.image import PreparedImage, layout_shape, prepare_image
@@ -37,6 +37,7 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
+from napari_useg.core.selection import CONTRAST_SHARE, choose_run, foreground_contrast
 from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
@@ -61,6 +62,7 @@ def iter_segment(
     split_objects: bool = False,
     min_object_size: int = 64,
     runs: int = 1,
+    combine: str = "consensus",
     **params: Any,
 ) -> Iterator[Progress]:
     """Run a method step by step, yielding :class:`Progress` snapshots.
@@ -88,8 +90,8 @@ def iter_segment(
         Attach the current label map to every ``preview_every``-th snapshot (0: final only).
     spatial_dims, spacing, result, foreground, split_objects, min_object_size
         Volumes and objects: see :func:`segment`.
-    runs : int
-        Consensus of this many runs: see :func:`segment`.
+    runs, combine : int, str
+        Several runs made one: see :func:`segment`.
     **params
         Method parameters (override the preset), and extra inputs such as ``scribbles``.
 
@@ -99,7 +101,10 @@ def iter_segment(
         The last snapshot has ``done=True`` and ``labels`` set (``int32``, ``1..n``; with
         ``result="instances"`` objects ``1..n`` and 0 for the background). With ``runs > 1``
         its ``info["agreement"]`` is the per-pixel agreement map (``float32`` in
-        ``[0, 1]``) and ``info["runs"]`` the runs' own label maps.
+        ``[0, 1]``) and ``info["runs"]`` the runs' own label maps; with
+        ``combine="contrast"`` also ``info["contrast"]`` (each run's score) and
+        ``info["chosen"]`` (the index of the run returned), besides that run's own
+        ``info`` (its ``hierarchy``, where the method builds one).
 
     Examples
     --------
@@ -113,7 +118,7 @@ def iter_segment(
     opts = RunOptions(seed=seed, device=device, preset=preset, channel_axis=channel_axis,
                       preview_every=preview_every, spatial_dims=spatial_dims, spacing=spacing,
                       result=result, foreground=foreground, split_objects=split_objects,
-                      min_object_size=min_object_size, runs=runs)
+                      min_object_size=min_object_size, runs=runs, combine=combine)
     return iter_segment_with(image, method, opts, **params)
 
 
@@ -157,18 +162,23 @@ def iter_segment_with(image, method: str, options: RunOptions, **params: Any
         objects = {"foreground": options.foreground, "spacing": spacing,
                    "split": options.split_objects, "min_size": options.min_object_size}
     snaps = (m.run(prepared, p, ctx) if options.runs == 1
-             else _consensus_of_runs(m.run, prepared, p, ctx, options.runs))
+             else _combine_runs(m.run, prepared, p, ctx, options.runs, options.combine))
     return _finalise(snaps, prepared.shape, objects)
 
 
-def _consensus_of_runs(run, prepared: PreparedImage, p: Any, ctx: RunContext, k: int
-                       ) -> Iterator[Progress]:
-    """``k`` runs with seeds ``ctx.seed + r``, then their consensus and agreement map.
+def _combine_runs(run, prepared: PreparedImage, p: Any, ctx: RunContext, k: int,
+                  combine: str = "consensus") -> Iterator[Progress]:
+    """``k`` runs with seeds ``ctx.seed + r``, made one, and the agreement map.
 
     Snapshots of run ``r`` count steps ``r * total + step`` of ``k * total``; the last
-    snapshot holds the consensus (:func:`napari_useg.core.consensus.consensus`).
+    snapshot holds the consensus (:func:`napari_useg.core.consensus.consensus`) or, with
+    ``combine="contrast"``, the run :func:`napari_useg.core.selection.choose_run` keeps,
+    with its own ``info`` (runs are scored as they end, and only the ``info``, e.g. the
+    merge tree, of runs that can still be chosen is kept).
     """
     finals: list[np.ndarray] = []
+    scores: list[float] = []  # combine="contrast": each run's score as it ends, and the
+    kept: dict[int, dict[str, Any]] = {}  # info (merge tree) of the runs still candidates
     total = 1
     for r in range(k):
         last: Progress | None = None
@@ -187,11 +197,26 @@ def _consensus_of_runs(run, prepared: PreparedImage, p: Any, ctx: RunContext, k:
         if last is None or last.labels is None:  # pragma: no cover - method bug
             raise RuntimeError("method finished without producing labels")
         finals.append(last.labels)
-    labels, agreement = consensus(finals)
+        if combine == "contrast":
+            scores.append(foreground_contrast(last.labels, prepared.data))
+            kept[r] = dict(last.info)
+            kept = {i: v for i, v in kept.items() if scores[i] >= CONTRAST_SHARE * max(scores)}
+    seeds = f"seeds {ctx.seed}..{ctx.seed + k - 1}"
+    if combine == "contrast":
+        chosen = choose_run(finals, scores)
+        labels = finals[chosen]
+        agreement = agreement_map(labels, finals)
+        info = {**kept[chosen], "agreement": agreement, "runs": finals,
+                "contrast": np.array(scores), "chosen": chosen}
+        message = (f"run {chosen + 1} of {k} (seed {ctx.seed + chosen}; {seeds}), chosen by "
+                   f"the contrast of its foreground, mean agreement "
+                   f"{float(agreement.mean()):.2f}")
+    else:
+        labels, agreement = consensus(finals)
+        info = {"agreement": agreement, "runs": finals}
+        message = f"consensus of {k} runs ({seeds}), mean agreement {float(agreement.mean()):.2f}"
     yield Progress(step=k * total, total=k * total, n_labels=int(labels.max()), labels=labels,
-                   done=True, info={"agreement": agreement, "runs": finals},
-                   message=f"consensus of {k} runs (seeds {ctx.seed}..{ctx.seed + k - 1}), "
-                           f"mean agreement {float(agreement.mean()):.2f}")
+                   done=True, info=info, message=message)
 
 
 def _finalise(snaps: Iterator[Progress], shape: tuple[int, ...],
@@ -248,6 +273,7 @@ def segment(
     split_objects: bool = False,
     min_object_size: int = 64,
     runs: int = 1,
+    combine: str = "consensus",
     **params: Any,
 ) -> np.ndarray:
     """Segment one image (or one volume) without supervision.
@@ -295,6 +321,13 @@ def segment(
         and return the consensus of the runs (each pixel gets the segment most runs agree
         on; :func:`napari_useg.core.consensus.consensus`); :func:`iter_segment`'s last
         snapshot also carries the per-pixel agreement map (an uncertainty output).
+    combine : {"consensus", "contrast"}
+        How ``runs`` > 1 become one result: ``"consensus"`` (default, above) or
+        ``"contrast"``: one of the runs. Of those whose foreground (every label but the one
+        owning the largest connected region) stands out most from its background in
+        intensity (Otsu's between-class variance, within 90 % of the best), the one that
+        agrees best with the others (:mod:`napari_useg.core.selection`). For objects on a
+        background, e.g. nuclei, where seeds differ in what they make foreground.
     **params
         Method parameters (see ``napari-useg methods``), overriding the preset.
 
@@ -323,7 +356,7 @@ def segment(
         image, method, preset=preset, channel_axis=channel_axis, seed=seed, device=device,
         preview_every=0, spatial_dims=spatial_dims, spacing=spacing, result=result,
         foreground=foreground, split_objects=split_objects, min_object_size=min_object_size,
-        runs=runs, **params,
+        runs=runs, combine=combine, **params,
     ):
         if progress:
             print(f"[{method}] {snap}", file=sys.stderr)

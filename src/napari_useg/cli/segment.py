@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                              "granularity of one run; see docs/hierarchy.md)")
     parser.add_argument("--agreement", default=None, metavar="OUT.tif",
                         help="with --runs K > 1: also write the per-pixel agreement of the "
-                             "runs with their consensus (float32 TIFF, 1 = every run agrees)")
+                             "runs with the result (their consensus, or the run chosen by "
+                             "--combine contrast; float32 TIFF, 1 = every run agrees)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_run_options(parser)
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.agreement:
         if opts.runs < 2:
             raise ValueError("--agreement needs --runs K with K >= 2 (the agreement of K "
-                             "runs with their consensus)")
+                             "runs with their result)")
         agreement_out = check_output(args.agreement, overwrite=args.overwrite, inputs=inputs)
         if agreement_out.suffix.lower() not in (".tif", ".tiff"):
             raise ValueError(f"--agreement {agreement_out}: the file name must end in .tif")
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "runtime_s": round(runtime, 3), "steps": snap.step, "stopped": snap.message,
         "source": "sample:chelsea" if args.sample else str(args.image),
         "spatial_dims": opts.spatial_dims, "spacing": opts.spacing, "result": opts.result,
-        "runs": opts.runs,
+        "runs": opts.runs, "combine": opts.combine if opts.runs > 1 else None,
     }
     write_labels(out, snap.labels, overwrite=args.overwrite, metadata=meta)
     print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} steps, {runtime:.1f} s; "

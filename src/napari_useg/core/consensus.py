@@ -109,6 +109,22 @@ def _medoid(dense: list[tuple[np.ndarray, int]]) -> int:
     return int(np.argmax(total))
 
 
+def medoid(label_maps: Sequence[np.ndarray]) -> int:
+    """Index of the run that agrees best with the others (highest summed adjusted Rand
+    index; the first of one or two runs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.zeros((4, 4), int); a[:, 2:] = 1
+    >>> b = a.copy(); b[0, 1] = 1
+    >>> c = a.copy(); c[3, 2] = 0
+    >>> medoid([b, a, c])     # a differs from each by one pixel, b and c by two
+    1
+    """
+    return _medoid([_dense(run) for run in _check_maps(label_maps)])
+
+
 def agreement_map(labels: np.ndarray, label_maps: Sequence[np.ndarray]) -> np.ndarray:
     """Per-pixel agreement of the runs with a segmentation, in ``[0, 1]``.
 

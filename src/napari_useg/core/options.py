@@ -33,16 +33,19 @@ import torch
 from napari_useg.core.device import resolve_device
 
 __all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed",
-           "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "SEGMENT_ONLY",
+           "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "COMBINE", "SEGMENT_ONLY",
            "MAX_RUNS"]
 
 #: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
 NORMALISATIONS = ("dataset", "per_image", "per_image_dark")
 #: What a per-image run returns: the method's classes, or countable objects of one class.
 RESULTS = ("classes", "instances")
+#: How ``runs`` > 1 become one result: their consensus, or one run chosen by how much its
+#: foreground stands out from its background (:mod:`napari_useg.core.selection`).
+COMBINE = ("consensus", "contrast")
 #: Options only ``napari-useg segment`` offers (volumes and objects); other commands skip them.
 SEGMENT_ONLY = ("spatial_dims", "spacing", "result", "foreground", "split_objects",
-                "min_object_size", "runs")
+                "min_object_size", "runs", "combine")
 #: Most runs a consensus may combine.
 MAX_RUNS = 64
 
@@ -199,6 +202,13 @@ class RunOptions:
         1: one run. ``K > 1``: the method runs with seeds ``seed .. seed + K - 1`` and the
         result is their consensus, with a per-pixel agreement map
         (:mod:`napari_useg.core.consensus`).
+    combine : {"consensus", "contrast"}
+        With ``runs`` > 1: ``"consensus"`` (the segments most runs agree on) or
+        ``"contrast"`` (one run: of those whose foreground, every label but the one owning
+        the largest connected region, stands out most from its background in intensity,
+        the one agreeing best with the others; for objects on a background such as
+        nuclei; :mod:`napari_useg.core.selection`). The agreement map compares the runs
+        with the result either way.
     """
 
     seed: int = option(0, "seed of every random choice; the same seed, input, device and "
@@ -231,6 +241,11 @@ class RunOptions:
     runs: int = option(1, "run the method with this many seeds (seed, seed+1, ...) and "
                           "return their consensus plus a per-pixel agreement map in [0, 1] "
                           "(an uncertainty output; K times the time)", type=int, metavar="K")
+    combine: str = option("consensus", "with runs K > 1: 'consensus' (the segments most runs "
+                                       "agree on) or 'contrast' (one run, chosen by how much "
+                                       "its foreground stands out from its background in "
+                                       "intensity: objects on a background, e.g. nuclei)",
+                          choices=COMBINE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", check_seed(self.seed))
@@ -255,6 +270,8 @@ class RunOptions:
             raise ValueError(f"seed + runs - 1 must be < 2**63 (seeds of the runs), got seed "
                              f"{self.seed} and runs {runs}")
         object.__setattr__(self, "runs", runs)
+        if self.combine not in COMBINE:
+            raise ValueError(f"combine must be one of {COMBINE}, got {self.combine!r}")
         object.__setattr__(self, "device", _check_device(self.device))
         if self.preset is not None and not isinstance(self.preset, str):
             raise TypeError(f"preset must be a name (string), got {self.preset!r}")

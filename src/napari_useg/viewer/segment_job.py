@@ -201,6 +201,7 @@ class SegmentationJob(Job):
             "spacing": list(opts.spacing) if opts.spacing is not None else None,
             "result": opts.result,
             "runs": opts.runs,
+            "combine": opts.combine if opts.runs > 1 else None,
         }
         if labels is not None:
             meta["n_labels"] = int(np.unique(labels[labels > 0]).size)

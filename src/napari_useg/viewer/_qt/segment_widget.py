@@ -148,17 +148,24 @@ class SegmentWidget(ScrollingDock):
         )
         volume_methods = sorted(n for n, m in all_methods().items() if m.volumes)
         self.mode_controls = RunControls(
-            RunOptions, ["spatial_dims", "runs"],
-            labels={"spatial_dims": "mode (2: slices, 3: volume)", "runs": "runs (consensus)"},
+            RunOptions, ["spatial_dims", "runs", "combine"],
+            labels={"spatial_dims": "mode (2: slices, 3: volume)", "runs": "runs",
+                    "combine": "combine runs"},
             tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
                                       f"({', '.join(volume_methods)}; the layer's scale is "
                                       "the voxel spacing)",
-                      "runs": "1: one run. K > 1: K runs with seeds seed..seed+K-1, the "
-                              "result is their consensus and an 'agreement' Image layer "
-                              "shows where they agree (1) or not: K times the time"},
+                      "runs": "1: one run. K > 1: K runs with seeds seed..seed+K-1 made one "
+                              "(see 'combine runs'), and an 'agreement' Image layer shows where "
+                              "they agree (1) or not: K times the time",
+                      "combine": "with runs > 1: 'consensus', the segments most runs agree "
+                                 "on; 'contrast', one run: of those whose foreground stands "
+                                 "out most from its background in intensity, the one "
+                                 "agreeing best with the others (objects on a background, "
+                                 "e.g. nuclei)"},
         )
         self.mode = self.mode_controls["spatial_dims"]
         self.runs = self.mode_controls["runs"]
+        self.combine = self.mode_controls["combine"]
         self.channel_axis = self.run_controls["channel_axis"]
         self.preset = self.run_controls["preset"]
         self.seed = self.run_controls["seed"]
@@ -198,6 +205,7 @@ class SegmentWidget(ScrollingDock):
         self.preset.changed.connect(self._apply_preset)
         self.device.changed.connect(self._update_estimate)
         self.runs.changed.connect(self._update_estimate)
+        self.runs.changed.connect(self._on_runs_changed)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.segments.changed.connect(self._on_segments)
@@ -206,8 +214,13 @@ class SegmentWidget(ScrollingDock):
             getattr(events, name).connect(self.reset_choices)
         self.native.destroyed.connect(self._on_destroyed)
         self._select_active_image()
+        self._on_runs_changed()
         self._on_method_changed()
         self._on_image_changed()
+
+    def _on_runs_changed(self, *_: Any) -> None:
+        """How runs combine matters only for more than one run."""
+        self.combine.enabled = int(self.runs.value) > 1
 
     def _place_controls(self) -> None:
         """Place the controls: what users set first, Run, then the collapsed advanced part.
@@ -221,12 +234,12 @@ class SegmentWidget(ScrollingDock):
         self.top.extend([self.image, self.extra_channels, self.channel_axis, self.reading,
                          self.method, self.summary, self.preset])  # key parameters follow
         # after the other parameters
-        self.advanced.body.extend([self.mode, self.runs, self.seed, self.device,
+        self.advanced.body.extend([self.mode, self.runs, self.combine, self.seed, self.device,
                                    self.preview_every, self.keep_both])
         self.body.extend([self.top, self.inputs, self.estimate, buttons, self.progress,
                           self.status, self.segments, self.advanced])
         for w in (self.image, self.method, self.preset, self.channel_axis, self.mode,
-                  self.device):
+                  self.combine, self.device):
             compact(w)
         self.end_body()
         self.fit_width()
