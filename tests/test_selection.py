@@ -117,6 +117,8 @@ def test_bad_input_is_refused():
         choose_by_contrast([], square_image())
     with pytest.raises(ValueError, match="one score per run"):
         choose_run(square_runs(), [1.0, 2.0])
+    with pytest.raises(ValueError, match="at least one run"):
+        choose_run([], [])
     with pytest.raises(ValueError, match="share"):
         choose_run(square_runs(), [1.0, 2.0, 0.0], share=0.0)
     with pytest.raises(ValueError, match="combine must be one of"):

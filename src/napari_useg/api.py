@@ -37,7 +37,7 @@ from napari_useg.core.options import FitOptions, RunOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
-from napari_useg.core.selection import CONTRAST_SHARE, choose_run, foreground_contrast
+from napari_useg.core.selection import candidates, choose_run, foreground_contrast
 from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
@@ -200,7 +200,8 @@ def _combine_runs(run, prepared: PreparedImage, p: Any, ctx: RunContext, k: int,
         if combine == "contrast":
             scores.append(foreground_contrast(last.labels, prepared.data))
             kept[r] = dict(last.info)
-            kept = {i: v for i, v in kept.items() if scores[i] >= CONTRAST_SHARE * max(scores)}
+            # a candidate now was one at every earlier run, so its info is still kept
+            kept = {int(i): kept[int(i)] for i in candidates(scores)}
     seeds = f"seeds {ctx.seed}..{ctx.seed + k - 1}"
     if combine == "contrast":
         chosen = choose_run(finals, scores)

@@ -50,7 +50,8 @@ from napari_useg.core.consensus import medoid
 from napari_useg.core.hierarchy import region_statistics
 from napari_useg.core.instances import foreground_mask
 
-__all__ = ["CONTRAST_SHARE", "foreground_contrast", "choose_run", "choose_by_contrast"]
+__all__ = ["CONTRAST_SHARE", "foreground_contrast", "candidates", "choose_run",
+           "choose_by_contrast"]
 
 #: Runs scoring at least this share of the best contrast are the candidates. Chosen on the
 #: annotated nuclei volumes (docs/consensus.md): 0.9 and 0.95 kept the same runs on the
@@ -85,6 +86,22 @@ def foreground_contrast(labels: np.ndarray, image: Any) -> float:
     return float(w[0] * w[1] * np.sum((means[1] - means[0]) ** 2))
 
 
+def candidates(scores: Sequence[float], share: float = CONTRAST_SHARE) -> np.ndarray:
+    """Indices of the runs scoring at least ``share`` times the best contrast.
+
+    Examples
+    --------
+    >>> candidates([0.0029, 0.0008, 0.0027]).tolist()
+    [0, 2]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        raise ValueError("no scores: at least one run is needed")
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    return np.flatnonzero(scores >= share * scores.max())
+
+
 def choose_run(label_maps: Sequence[np.ndarray], scores: Sequence[float],
                share: float = CONTRAST_SHARE) -> int:
     """Index of the run kept, given every run's :func:`foreground_contrast`.
@@ -105,15 +122,13 @@ def choose_run(label_maps: Sequence[np.ndarray], scores: Sequence[float],
         first of equal ones).
     """
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0 or scores.size != len(label_maps):
-        raise ValueError(f"choose_run needs one score per run and at least one run, got "
-                         f"{len(label_maps)} runs and {scores.size} scores")
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"share must be in (0, 1], got {share}")
-    candidates = np.flatnonzero(scores >= share * scores.max())
-    if candidates.size <= 2:
-        return int(candidates[np.argmax(scores[candidates])])
-    return int(candidates[medoid([label_maps[i] for i in candidates])])
+    if scores.size != len(label_maps):
+        raise ValueError(f"choose_run needs one score per run, got {len(label_maps)} runs and "
+                         f"{scores.size} scores")
+    kept = candidates(scores, share)
+    if kept.size <= 2:
+        return int(kept[np.argmax(scores[kept])])
+    return int(kept[medoid([label_maps[i] for i in kept])])
 
 
 def choose_by_contrast(label_maps: Sequence[np.ndarray], image: Any,
