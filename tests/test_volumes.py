@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tifffile
@@ -170,6 +172,20 @@ def test_instances_output_and_background_rule():
     assert int(objs.max()) == 2 and objs.dtype == np.int32 and (objs[classes == 1] == 0).all()
     assert int(instances(classes, min_size=200).max()) == 0
     assert int(instances(classes, foreground=1, min_size=1).max()) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8, np.int64])
+def test_background_rule_holds_for_labels_from_zero_in_any_integer_type(dtype):
+    """Label maps straight from a method may start at 0 in an unsigned type: the value
+    outside every label (min - 1) must not wrap round to a label value (uint8: 255,
+    which would then be left out of every region), nor warn."""
+    top = 255 if dtype == np.uint8 else 1
+    classes = np.zeros((4, 12, 12), dtype)
+    classes[1:3, 2:6, 2:6] = top
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert background_class(classes) == 0
+        assert background_class(top - classes) == top  # the larger region is label top
     with pytest.raises(ValueError, match="does not occur"):
         instances(classes, foreground=7)
 

@@ -47,7 +47,10 @@ def background_class(classes: np.ndarray) -> int:
     1
     """
     classes = np.asarray(classes)
-    regions = connected(classes, background=classes.min() - 1, connectivity=1)
+    outside = int(classes.min()) - 1  # a value no pixel has: every pixel is in a region
+    if classes.dtype.kind not in "iu" or outside < np.iinfo(classes.dtype).min:
+        classes = classes.astype(np.int64)  # e.g. uint8 labels from 0: -1 would wrap
+    regions = connected(classes, background=outside, connectivity=1)
     sizes = np.bincount(regions.ravel())
     sizes[0] = 0
     largest = int(np.argmax(sizes))
