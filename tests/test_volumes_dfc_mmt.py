@@ -311,3 +311,16 @@ def test_napari_volume_result_recut_from_its_hierarchy():
     assert lowest == 1 and highest > current == int(np.unique(job.result).size)
     recut(job, layer, 2)
     assert layer.data.shape == vol.shape and int(np.unique(layer.data).size) == 2
+
+
+def test_volume_run_chosen_by_contrast_keeps_its_own_hierarchy():
+    """``runs=2, combine="contrast"`` on a volume returns one of the two runs exactly, with
+    that run's merge tree (so napari's slider re-cuts the run that was kept)."""
+    vol, truth = blob_volume()
+    kw = dict(spatial_dims=3, spacing=SPACING, max_iter=30, device="cpu")
+    *_, last = iter_segment(vol, "dfc", seed=3, runs=2, combine="contrast", **kw)
+    chosen = last.info["chosen"]
+    assert chosen in (0, 1) and last.info["contrast"].shape == (2,)
+    np.testing.assert_array_equal(last.labels, segment(vol, "dfc", seed=3 + chosen, **kw))
+    np.testing.assert_array_equal(last.info["hierarchy"].labels, last.labels)
+    assert last.info["agreement"].shape == vol.shape
