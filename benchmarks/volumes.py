@@ -244,28 +244,28 @@ def main() -> None:
     print(f"{'volume':22s} {'method':16s} {'time s':>7s} {'peak MiB':>8s} {'seg MiB':>8s} "
           f"{'objects':>7s} {'F1@0.5':>6s} {'mF1':>6s} {'Hung.':>6s} {'bestfg':>6s}")
     for name, raw, truth, spacing in volumes:
+        if args.smooth > 0:  # before the zarr copy, which then holds the smoothed volume
+            raw = ndi.gaussian_filter(np.asarray(raw, dtype=np.float32), args.smooth)
         if args.zarr is not None:
             store = zarr.open(str(args.zarr / f"{name}.zarr"), mode="w", shape=raw.shape,
                               chunks=(16, 128, 128), dtype=raw.dtype)
             store[:] = raw
             raw = da.from_zarr(store)
-        if args.smooth > 0:
-            raw = ndi.gaussian_filter(np.asarray(raw, dtype=np.float32), args.smooth)
+        annotated = (truth > 0).astype(np.int8)  # foreground / background of the truth
         for method in args.methods:
             rows = []
             for seed in range(args.seed, args.seed + args.seeds * args.seed_stride,
                               args.seed_stride):
                 t0 = time.perf_counter()
                 with PeakMemory() as mem:
-                    objects, seg_mib, labels = run_method(method, raw, spacing, seed,
-                                                  args.split_classes, params, args.device)
+                    objects, seg_mib, labels = run_method(
+                        method, raw, spacing, seed, args.split_classes, params, args.device)
                 seconds = time.perf_counter() - t0
                 scores = instance_scores(objects, truth)
-                hung = hungarian_accuracy((objects > 0).astype(np.int8),
-                                          (truth > 0).astype(np.int8))
+                hung = hungarian_accuracy((objects > 0).astype(np.int8), annotated)
                 # the best foreground/background accuracy any choice of foreground labels
                 # of the method's label map could reach (each label to its majority)
-                best = many_to_one_accuracy(labels, (truth > 0).astype(np.int8))
+                best = many_to_one_accuracy(labels, annotated)
                 row = {"volume": name, "method": method, "seed": seed,
                        "split": args.split_classes, "seconds": round(seconds, 2),
                        "peak_mib": round(mem.mib, 1), "segment_peak_mib": round(seg_mib, 1),
