@@ -46,6 +46,7 @@ from napari_useg.metrics.protocol import annotator_mean
 from napari_useg.metrics.segments import SegmentMatches, segment_matches, segment_pr
 
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "bsds500"
+TINY = 0.002  # regions under this fraction of the image count as tiny in --curve
 
 
 def _ids(n: int, root: Path) -> list[str]:
@@ -114,7 +115,9 @@ def _score_image(cuts: list[np.ndarray], gts: list[np.ndarray]) -> dict:
     reg = region_counts_segs(gts, cuts)
     segs = [segment_matches(c, gts, thresholds=(0.5,)) for c in cuts]
     return {"hung": np.array(hung), "cnt_r": np.asarray(reg.cnt_r), "sum_r": np.asarray(reg.sum_r),
-            "segs": segs, "n": np.array([c.max() for c in cuts])}
+            "segs": segs, "n": np.array([c.max() for c in cuts]),
+            "tiny": np.array([int((np.bincount(c.ravel())[1:] < TINY * c.size).sum())
+                              for c in cuts])}
 
 
 def _summary(per_image: list[dict]
@@ -153,17 +156,25 @@ def _figures(per_image: list[dict]
 
 
 def _print_curve(per_image: list[dict], thresholds: np.ndarray) -> None:
-    """Hungarian, covering, segment AP@0.5 and mean regions at every threshold."""
-    hung, cov, ap, n = _curves(_threshold_cuts(per_image))
+    """Hungarian, covering, segment AP@0.5, mean regions and mean tiny regions (under
+    ``TINY`` of the image) at every threshold."""
+    cuts = _threshold_cuts(per_image)
+    hung, cov, ap, n = _curves(cuts)
+    tiny = np.mean([p["tiny"] for p in cuts], axis=0)
     for k, t in enumerate(thresholds):
         print(f"|   threshold {t:.3f} | {hung[k]:.3f} | {cov[k]:.3f} | {ap[k]:.3f} "
-              f"| {n[k]:.1f} | |")
+              f"| {n[k]:.1f} | {tiny[k]:.1f} tiny |")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     from skimage.segmentation import felzenszwalb
 
-    from napari_useg.core.hierarchy import build_hierarchy, colour_edges, fine_regions
+    from napari_useg.core.hierarchy import (
+        build_hierarchy,
+        colour_edges,
+        feature_edges,
+        fine_regions,
+    )
 
     cache = Path(args.cache)
     files = sorted(cache.glob("*.npz"))[: args.n]
@@ -173,7 +184,9 @@ def cmd_score(args: argparse.Namespace) -> None:
                                   [float(w) for w in args.weights.split(",")],
                                   [float(e) for e in args.edge_powers.split(",")],
                                   args.heights.split(","),
-                                  [float(v) for v in args.sigmas.split(",")]))
+                                  [float(v) for v in args.sigmas.split(",")],
+                                  args.edge_sources.split(","),
+                                  [float(v) for v in args.absorb.split(",")]))
     grid = [g for g in grid if g[0] != "result" or g[1] == float(args.scales.split(",")[0])]
     results: dict = {g: [] for g in grid}
     own = []
@@ -188,8 +201,14 @@ def cmd_score(args: argparse.Namespace) -> None:
         labels = d["labels"]
         own.append(_score_image([labels], gts))
         resp = torch.from_numpy(d["response"].astype(np.float32))
-        edges = colour_edges(img.data, img.is_rgb)
-        for regions, scale, weight, power, heights, sigma in grid:
+        colour = colour_edges(img.data, img.is_rgb)
+        prob = torch.softmax(resp, dim=0).permute(1, 2, 0).numpy().astype(np.float64)
+        response = feature_edges(prob)
+        edge_maps = {"colour": colour, "response": response,
+                     "both": colour / max(colour.mean(), 1e-12)
+                     + response / max(response.mean(), 1e-12)}
+        for regions, scale, weight, power, heights, sigma, source, absorb in grid:
+            edges = edge_maps[source]
             maps = [labels] if regions not in ("colour_only", "fz_only") else []
             if regions in ("felzenszwalb", "intersect", "colour_only", "fz_only"):
                 key = (i, scale, sigma)
@@ -199,11 +218,14 @@ def cmd_score(args: argparse.Namespace) -> None:
                                                  channel_axis=-1)
                 maps.append(fz_cache[key])
             feats = _hierarchy.hierarchy_features(img, resp, weight)
-            h = build_hierarchy(fine_regions(*maps), feats, edges=edges, edge_power=power,
-                                heights=heights)
+            fine = fine_regions(*maps)
+            h = build_hierarchy(fine, feats, edges=edges, edge_power=power, heights=heights,
+                                absorb_below=int(np.ceil(absorb * fine.size)),
+                                absorb_passes=_hierarchy.ABSORB_PASSES)
             cuts = [h.cut(threshold=t) for t in thresholds]
             cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))
-            results[(regions, scale, weight, power, heights, sigma)].append(_score_image(cuts, gts))
+            key = (regions, scale, weight, power, heights, sigma, source, absorb)
+            results[key].append(_score_image(cuts, gts))
         print(f"{i} done", flush=True)
     hung = np.mean([o["hung"][0] for o in own])
     cov = np.sum([o["cnt_r"][0] for o in own]) / np.sum([o["sum_r"][0] for o in own])
@@ -217,7 +239,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     for g, per in results.items():
         hb, cb, ab, n, k = _summary(per)
         print(f"| regions={g[0]} scale={g[1]:g} weight={g[2]:g} edge power={g[3]:g} "
-              f"heights={g[4]} sigma={g[5]:g} | "
+              f"heights={g[4]} sigma={g[5]:g} edges={g[6]} absorb={g[7]:g} | "
               f"{hb:.3f} | {cb:.3f} | "
               f"{ab:.3f} | {n:.1f} | {', '.join(f'{thresholds[j]:.3f}' for j in k)} |")
         if args.curve:
@@ -246,6 +268,10 @@ def main() -> None:
     s.add_argument("--curve", action="store_true",
                    help="also print every threshold's figures for each hierarchy")
     s.add_argument("--edge-powers", default="0")
+    s.add_argument("--absorb", default="0",
+                   help="comma-separated absorb_fraction values (regions under it merge first)")
+    s.add_argument("--edge-sources", default="colour",
+                   help="comma-separated boundary maps: colour, response, both")
     s.add_argument("--heights", default="per_pixel",
                    help="comma-separated build_hierarchy heights: per_pixel, last")
     s.add_argument("--sigmas", default="0.8", help="comma-separated Felzenszwalb sigma values")

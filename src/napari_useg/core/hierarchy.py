@@ -43,8 +43,8 @@ from skimage.measure import label as connected_components
 
 from napari_useg.core.labels import sequential
 
-__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "fine_regions",
-           "merge_regions", "region_statistics"]
+__all__ = ["Hierarchy", "build_hierarchy", "colour_edges", "colour_features", "feature_edges",
+           "fine_regions", "merge_regions", "region_statistics"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,13 +258,19 @@ def colour_features(data: np.ndarray, is_rgb: bool) -> np.ndarray:
     return np.asarray(data, np.float64)
 
 
-def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarray:
-    """Boundary strength: Sobel gradient magnitude of the smoothed colour features."""
-    feats = colour_features(data, is_rgb)
+def feature_edges(feats: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Boundary strength of ``(H, W)`` or ``(H, W, C)`` features: the Sobel gradient
+    magnitude of the features smoothed by a Gaussian of ``sigma`` pixels, over channels."""
+    feats = np.asarray(feats, np.float64)
     if feats.ndim == 2:
         feats = feats[..., None]
     smooth = gaussian(feats, sigma=sigma, channel_axis=-1) if sigma > 0 else feats
     return np.sqrt(sum(sobel(smooth[..., c]) ** 2 for c in range(smooth.shape[-1])))
+
+
+def colour_edges(data: np.ndarray, is_rgb: bool, sigma: float = 1.0) -> np.ndarray:
+    """Boundary strength: Sobel gradient magnitude of the smoothed colour features."""
+    return feature_edges(colour_features(data, is_rgb), sigma)
 
 
 def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: int,
@@ -273,7 +279,8 @@ def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: in
     ``size`` pixels (vectorised; see :func:`merge_regions`).
 
     Returns the neighbour-pair keys, counts and means after those merges, the regions left,
-    and the merges (``(m, 2)`` pairs ``src, dst``) with their Ward costs, in order of cost.
+    the merges (``(m, 2)`` pairs ``src, dst``) with their Ward costs, in order of cost, and
+    which of the given keys are kept (those between two regions still apart).
     """
     pairs = np.unique(key)
     lo, hi = pairs // (n + 1), pairs % (n + 1)
@@ -284,7 +291,9 @@ def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: in
     src = np.concatenate([lo[one], hi[other]])
     dst = np.concatenate([hi[one], lo[other]])
     if not src.size:
-        return key, counts, means, np.arange(1, n + 1), np.zeros((0, 2), np.int64), np.zeros(0)
+        alive = np.flatnonzero(counts > 0)
+        return (key, counts, means, alive[alive > 0], np.zeros((0, 2), np.int64),
+                np.zeros(0), np.ones(key.shape, bool))
     d = means[src] - means[dst]
     cost = counts[src] * counts[dst] / (counts[src] + counts[dst]) * np.einsum("ij,ij->i", d, d)
     order = np.lexsort((dst, cost, src))  # per speck: least cost, then lowest id
@@ -306,7 +315,7 @@ def _absorb_specks(key: np.ndarray, counts: np.ndarray, means: np.ndarray, n: in
     key = np.minimum(a[keep], b[keep]) * (n + 1) + np.maximum(a[keep], b[keep])
     alive = np.flatnonzero(pooled > 0)
     alive = alive[alive > 0]
-    return key, pooled, means, alive, np.stack([src, dst], axis=1), cost
+    return key, pooled, means, alive, np.stack([src, dst], axis=1), cost, keep
 
 
 def _before(array: np.ndarray, axis: int) -> np.ndarray:
@@ -362,7 +371,8 @@ def _new_weight(graph: RAG, src: int, dst: int, n: int) -> dict[str, float]:
 def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
                     default_threshold: float = 0.5, edges: np.ndarray | None = None,
                     edge_power: float = 0.0, heights: str = "per_pixel",
-                    pixel_scale: float | None = None) -> Hierarchy:
+                    pixel_scale: float | None = None, absorb_below: int = 0,
+                    absorb_passes: int = 1) -> Hierarchy:
     """Merge tree of the regions of ``fine_labels`` by their mean ``features``.
 
     Parameters
@@ -388,7 +398,9 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         How merge costs become heights. ``"per_pixel"``: the Ward cost divided by the
         number of pixels (the growth of the within-region variance of the features, per
         pixel), so one threshold means the same on every image and one threshold for a
-        set (the benchmark's ODS) is a fair choice; heights above 1 are clipped to 1.
+        set (the benchmark's ODS) is a fair choice; a cost ``x`` per pixel becomes
+        ``x / (1 + x)`` (about ``x`` for the small costs of most merges, below 1 and
+        strictly increasing for any cost, so no two merges tie at the top).
         ``"last"``: divided by the image's last merge cost (the last merge at height 1),
         each image's own scale.
     pixel_scale : float, optional
@@ -396,6 +408,9 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         (default: the image's own). A fixed number makes a threshold mean the same merge
         (the same cost in pixels x squared feature difference) on images of every size;
         the volume methods use one million voxels.
+    absorb_below, absorb_passes : int
+        Regions of fewer pixels first join their most similar larger neighbour, in that
+        many passes (:func:`merge_regions`); 0: off.
 
     Returns
     -------
@@ -418,7 +433,8 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     counts, means = region_statistics(base, feats)
     return merge_regions(base, counts, means, default_threshold=default_threshold,
                          edges=edges, edge_power=edge_power, heights=heights,
-                         pixel_scale=pixel_scale)
+                         pixel_scale=pixel_scale, absorb_below=absorb_below,
+                         absorb_passes=absorb_passes)
 
 
 #: Elements per slab when :func:`region_statistics` reads its features.
@@ -463,7 +479,8 @@ def region_statistics(base: np.ndarray, features: Any) -> tuple[np.ndarray, np.n
 def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
                   default_threshold: float = 0.5, edges: np.ndarray | None = None,
                   edge_power: float = 0.0, heights: str = "per_pixel",
-                  pixel_scale: float | None = None, absorb_below: int = 0) -> Hierarchy:
+                  pixel_scale: float | None = None, absorb_below: int = 0,
+                  absorb_passes: int = 1) -> Hierarchy:
     """The merge tree of :func:`build_hierarchy` from regions and their statistics.
 
     For callers that gather the per-region statistics themselves (a volume read a slab
@@ -486,12 +503,20 @@ def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
         cost, and the rest is merged as usual. Ward's greedy merging recomputes the
         costs of every neighbour of a merged region, so a large region bordering
         thousands of specks (the medium of a noisy volume) makes it quadratic; this
-        keeps it to the regions that matter. 0: off. Not with ``edges``.
+        keeps it to the regions that matter; with a boundary term (``edges``) it also
+        keeps slivers along a strong edge, whose every boundary is strong, from staying
+        apart to the coarsest cuts (their merges cost Ward's alone). 0: off.
+    absorb_passes : int
+        How many times specks are absorbed: a speck whose neighbours are all specks
+        joins a larger region only in a later pass, once one of them has joined it (the
+        passes stop early when nothing is left to absorb).
     """
     if heights not in ("per_pixel", "last"):
         raise ValueError(f"heights must be 'per_pixel' or 'last', got {heights!r}")
     if pixel_scale is not None and not pixel_scale > 0:
         raise ValueError(f"pixel_scale must be > 0, got {pixel_scale!r}")
+    if absorb_passes < 1:
+        raise ValueError(f"absorb_passes must be >= 1, got {absorb_passes!r}")
     n = int(base.max())
     counts = np.asarray(counts, np.float64)
     means = np.asarray(means, np.float64).reshape(len(counts), -1)
@@ -507,22 +532,33 @@ def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
     key = lo * (n + 1) + hi
     alive = np.arange(1, n + 1)
     absorbed, absorbed_cost = np.zeros((0, 2), np.int64), np.zeros(0)
-    if absorb_below > 0:
-        if edges is not None and edge_power > 0:
-            raise ValueError("absorb_below works without a boundary term (edges)")
-        key, counts, means, alive, absorbed, absorbed_cost = _absorb_specks(
-            key, counts, means, n, absorb_below)
-    graph = RAG()
-    graph.add_nodes_from((int(i), {"labels": [int(i)], "count": counts[i], "mean": means[i]})
-                         for i in alive)
-    graph.graph["merges"] = []
+    strength = None
     if edges is not None and edge_power > 0:
         e = np.asarray(edges, np.float64)
         if e.shape != base.shape:
             raise ValueError(f"edges of shape {e.shape} for labels of shape {base.shape}")
+        # boundary strength per neighbour pair of pixels, in the order of ``key``
         strength = np.concatenate([np.maximum(_before(e, axis), _after(e, axis))[m]
                                    for axis, m in across.items()])
         strength = strength / max(float(e.mean()), 1e-12)
+    merged: list[np.ndarray] = []
+    merged_cost: list[np.ndarray] = []
+    for _ in range(absorb_passes if absorb_below > 0 else 0):
+        key, counts, means, alive, step, cost, kept = _absorb_specks(
+            key, counts, means, n, absorb_below)
+        if strength is not None:  # the boundaries left, between the regions after it
+            strength = strength[kept]
+        if not len(step):
+            break
+        merged.append(step)
+        merged_cost.append(cost)
+    if merged:
+        absorbed, absorbed_cost = np.concatenate(merged), np.concatenate(merged_cost)
+    graph = RAG()
+    graph.add_nodes_from((int(i), {"labels": [int(i)], "count": counts[i], "mean": means[i]})
+                         for i in alive)
+    graph.graph["merges"] = []
+    if strength is not None:
         uniq, inverse = np.unique(key, return_inverse=True)
         sums = np.bincount(inverse, weights=strength)
         cnts = np.bincount(inverse).astype(np.float64)
@@ -547,6 +583,12 @@ def merge_regions(base: np.ndarray, counts: np.ndarray, means: np.ndarray, *,
     if len(level):
         scale = ((float(pixel_scale) if pixel_scale is not None else float(base.size))
                  if heights == "per_pixel" else float(level[-1]))
-        if scale > 0:
+        if scale > 0 and heights == "per_pixel":
+            # x / (1 + x): the identity for the small costs of most merges, and strictly
+            # increasing above (costs beyond one per pixel, e.g. with a boundary term,
+            # keep their order instead of all reaching 1)
+            level = level / scale
+            level = (level / (1.0 + level)) ** (1.0 / 6.0)
+        elif scale > 0:
             level = np.minimum(level / scale, 1.0) ** (1.0 / 6.0)
     return Hierarchy(base, merges, level, default_threshold)

@@ -101,6 +101,17 @@ class BackpropParams:
     feature_weight: float = param(1.0, "weight of the network's response (softmax) against "
                                        "colour (CIELAB / 100) when regions merge", low=0.0,
                                   high=1000.0)
+    edge_power: float = param(0.0, "weight of the colour boundary when regions merge: Ward's "
+                                   "cost times (mean colour gradient on their common boundary "
+                                   "/ the image's mean + 0.1) ** edge_power (0: none; 2-D "
+                                   "only, a volume's regions merge by intensity alone)",
+                              low=0.0, high=16.0)
+    absorb_fraction: float = param(0.0, "finest regions under this fraction of the image "
+                                        "(and under 64 pixels) join their most similar "
+                                        "neighbour first, by Ward's cost alone (no slivers "
+                                        "kept apart along strong edges by edge_power; 2-D "
+                                        "only; 0: off)",
+                                   low=0.0, high=0.1)
     cut: float = param(0.0, "result = the hierarchy cut at this level in (0, 1], never "
                             "fewer than min_labels segments (0: the method's own labels)",
                        low=0.0, high=1.0)

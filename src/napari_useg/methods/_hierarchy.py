@@ -18,11 +18,26 @@ import numpy as np
 import torch
 from skimage.segmentation import felzenszwalb
 
-from napari_useg.core.hierarchy import Hierarchy, build_hierarchy, colour_features, fine_regions
+from napari_useg.core.hierarchy import (
+    Hierarchy,
+    build_hierarchy,
+    colour_edges,
+    colour_features,
+    fine_regions,
+)
 from napari_useg.core.image import PreparedImage
 from napari_useg.methods._backprop import BackpropParams
 
-__all__ = ["cut_note", "floored_cut", "method_hierarchy", "hierarchy_features"]
+__all__ = ["cut_note", "floored_cut", "hierarchy_features", "method_hierarchy"]
+
+#: Passes of ``absorb_fraction``: a region under it whose neighbours are all as small joins
+#: a larger one once one of them has (slivers along an edge come in chains).
+ABSORB_PASSES = 16
+
+#: With ``absorb_fraction`` > 0, regions under this many pixels are absorbed on any image
+#: (a sliver along an edge is a few pixels wide whatever the image's size, so on a small
+#: image the fraction alone would keep it).
+ABSORB_MIN_PIXELS = 64
 
 
 def hierarchy_features(image: PreparedImage, response: torch.Tensor | np.ndarray | None,
@@ -52,8 +67,8 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     response : torch.Tensor or numpy.ndarray or None
         ``(q, H, W)`` full-resolution response of the network.
     p : BackpropParams
-        Its ``regions``, ``region_scale``, ``region_min_size``, ``feature_weight`` and
-        ``cut``.
+        Its ``regions``, ``region_scale``, ``region_min_size``, ``feature_weight``,
+        ``edge_power``, ``absorb_fraction`` and ``cut``.
 
     Returns
     -------
@@ -72,7 +87,13 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
                                      min_size=p.region_min_size, channel_axis=-1))
     fine = fine_regions(*maps)
     feats = hierarchy_features(image, response, p.feature_weight)
-    hier = build_hierarchy(fine, feats, default_threshold=p.cut)
+    edges = colour_edges(image.data, image.is_rgb) if p.edge_power > 0 else None
+    absorb = 0
+    if p.absorb_fraction > 0:
+        absorb = max(int(np.ceil(p.absorb_fraction * fine.size)), ABSORB_MIN_PIXELS)
+    hier = build_hierarchy(fine, feats, default_threshold=p.cut, edges=edges,
+                           edge_power=p.edge_power, absorb_below=absorb,
+                           absorb_passes=ABSORB_PASSES)
     if p.cut > 0:
         return floored_cut(hier, p.min_labels)
     return labels, hier

@@ -41,9 +41,10 @@ Presets
     Fewer channels, training at a working resolution, and the labels-stable stop rule
     of the Kanezaki fast preset; the last response is brought back to full resolution
     (bilinear) before the argmax. Chosen by measurement (docs/dfc_mmt.md). Without
-    scribbles the result is then, as for Kanezaki's ``fast``, a cut (at 0.44) of the
-    run's hierarchy (Felzenszwalb regions at scale 250 merged by colour and response);
-    with scribbles it keeps the scribbled classes.
+    scribbles the result is then, as for Kanezaki's ``fast``, a cut (at 0.7) of the
+    run's hierarchy (Felzenszwalb regions at scale 250 merged by colour and response,
+    weighted by the colour boundary, ``edge_power`` 4, regions under 0.1 % of the image
+    merged first, ``absorb_fraction``); with scribbles it keeps the scribbled classes.
 ``volume`` (default for volumes)
     3x3x3 convolutions trained on one patch of about ``patch_size`` voxels across per
     iteration (fewer along a coarser z), the patches centred on blocks of the volume
@@ -118,11 +119,14 @@ class DfcParams(BackpropParams):
 PRESETS = {
     "paper": {},
     # result: as Kanezaki's fast, the hierarchy over Felzenszwalb regions (scale 250) merged
-    # by colour and the network's response, cut at 0.44, covering's best threshold for DFC
+    # by colour and the network's response, weighted by the colour boundary (edge_power
+    # 4; regions under 0.1 % of the image merged first), cut at 0.7, in the plateau of
+    # Hungarian accuracy, covering and segment AP for DFC
     # on 50 BSDS500 val images (its sharper response makes larger merge costs than
     # Kanezaki's; without scribbles: with them the result keeps the scribbled classes)
     "fast": {**FAST_TRAINING, "regions": "felzenszwalb", "region_scale": 250.0,
-             "feature_weight": 1.0, "cut": 0.44},
+             "feature_weight": 1.0, "edge_power": 4.0, "absorb_fraction": 0.001,
+             "cut": 0.7},
     # volumes: patches of 32 voxels focused on blocks that stand out, the continuity loss
     # along z, y and x weighted by the spacing; q = 32 channels merging down to (at least)
     # 2 labels: with q = 2 the run collapses to one label on both nuclei volumes; the
