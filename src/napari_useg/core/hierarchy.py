@@ -417,7 +417,8 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
     Hierarchy
         Merges in the order ``skimage.graph.merge_hierarchical`` applies them (least
         Ward cost first, the cost recomputed for the merged region's neighbours after
-        each merge); heights = (normalised cost) ** (1/6), made non-decreasing: the
+        each merge); heights = (normalised cost, see ``heights``) ** (1/6), made
+        non-decreasing: the
         sixth root (the cube root of the Ward distance) spreads the heights over
         ``[0, 1]`` so that evenly spaced thresholds give evenly spread granularities.
     """

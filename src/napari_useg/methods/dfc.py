@@ -121,9 +121,9 @@ PRESETS = {
     # result: as Kanezaki's fast, the hierarchy over Felzenszwalb regions (scale 250) merged
     # by colour and the network's response, weighted by the colour boundary (edge_power
     # 4; regions under 0.1 % of the image merged first), cut at 0.7, in the plateau of
-    # Hungarian accuracy, covering and segment AP for DFC
-    # on 50 BSDS500 val images (its sharper response makes larger merge costs than
-    # Kanezaki's; without scribbles: with them the result keeps the scribbled classes)
+    # Hungarian accuracy, covering and segment AP for DFC on 50 BSDS500 val images (its
+    # sharper response makes larger merge costs than Kanezaki's; without scribbles: with
+    # them the result keeps the scribbled classes)
     "fast": {**FAST_TRAINING, "regions": "felzenszwalb", "region_scale": 250.0,
              "feature_weight": 1.0, "edge_power": 4.0, "absorb_fraction": 0.001,
              "cut": 0.7},
