@@ -34,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skimage.segmentation import felzenszwalb
 
 from napari_useg.api import iter_segment_with
+from napari_useg.core.hierarchy import build_hierarchy, colour_edges, feature_edges, fine_regions
 from napari_useg.core.image import prepare_image
 from napari_useg.core.options import RunOptions
 from napari_useg.io.bsds import read_bsds_gt
@@ -166,16 +168,22 @@ def _print_curve(per_image: list[dict], thresholds: np.ndarray) -> None:
               f"| {n[k]:.1f} | {tiny[k]:.1f} tiny |")
 
 
+def _edge_maps(img, resp: torch.Tensor, sources: set[str]) -> dict[str, np.ndarray | None]:
+    """The boundary maps named in ``sources`` (colour, response, both) of one image."""
+    maps: dict[str, np.ndarray | None] = {"colour": None, "response": None, "both": None}
+    if sources & {"colour", "both"}:
+        maps["colour"] = colour_edges(img.data, img.is_rgb)
+    if sources & {"response", "both"}:
+        prob = torch.softmax(resp, dim=0).permute(1, 2, 0).numpy().astype(np.float64)
+        maps["response"] = feature_edges(prob)
+    if "both" in sources:
+        colour, response = maps["colour"], maps["response"]
+        maps["both"] = (colour / max(colour.mean(), 1e-12)
+                        + response / max(response.mean(), 1e-12))
+    return maps
+
+
 def cmd_score(args: argparse.Namespace) -> None:
-    from skimage.segmentation import felzenszwalb
-
-    from napari_useg.core.hierarchy import (
-        build_hierarchy,
-        colour_edges,
-        feature_edges,
-        fine_regions,
-    )
-
     cache = Path(args.cache)
     files = sorted(cache.glob("*.npz"))[: args.n]
     thresholds = linspace_thresholds(args.nthresh)
@@ -188,6 +196,7 @@ def cmd_score(args: argparse.Namespace) -> None:
                                   args.edge_sources.split(","),
                                   [float(v) for v in args.absorb.split(",")]))
     grid = [g for g in grid if g[0] != "result" or g[1] == float(args.scales.split(",")[0])]
+    sources = {g[6] for g in grid if g[3] > 0}  # boundary maps a grid point reads
     results: dict = {g: [] for g in grid}
     own = []
     secs = []
@@ -201,12 +210,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         labels = d["labels"]
         own.append(_score_image([labels], gts))
         resp = torch.from_numpy(d["response"].astype(np.float32))
-        colour = colour_edges(img.data, img.is_rgb)
-        prob = torch.softmax(resp, dim=0).permute(1, 2, 0).numpy().astype(np.float64)
-        response = feature_edges(prob)
-        edge_maps = {"colour": colour, "response": response,
-                     "both": colour / max(colour.mean(), 1e-12)
-                     + response / max(response.mean(), 1e-12)}
+        edge_maps = _edge_maps(img, resp, sources)
         for regions, scale, weight, power, heights, sigma, source, absorb in grid:
             edges = edge_maps[source]
             maps = [labels] if regions not in ("colour_only", "fz_only") else []
@@ -220,7 +224,7 @@ def cmd_score(args: argparse.Namespace) -> None:
             feats = _hierarchy.hierarchy_features(img, resp, weight)
             fine = fine_regions(*maps)
             h = build_hierarchy(fine, feats, edges=edges, edge_power=power, heights=heights,
-                                absorb_below=int(np.ceil(absorb * fine.size)),
+                                absorb_below=_hierarchy.absorb_pixels(absorb, fine.size),
                                 absorb_passes=_hierarchy.ABSORB_PASSES)
             cuts = [h.cut(threshold=t) for t in thresholds]
             cuts.append(h.cut(n_segments=_longest_lived(h, args.kmin, args.kmax)))

@@ -28,7 +28,8 @@ from napari_useg.core.hierarchy import (
 from napari_useg.core.image import PreparedImage
 from napari_useg.methods._backprop import BackpropParams
 
-__all__ = ["cut_note", "floored_cut", "hierarchy_features", "method_hierarchy"]
+__all__ = ["absorb_pixels", "cut_note", "floored_cut", "hierarchy_features",
+           "method_hierarchy"]
 
 #: Passes of ``absorb_fraction``: a region under it whose neighbours are all as small joins
 #: a larger one once one of them has (slivers along an edge come in chains).
@@ -38,6 +39,14 @@ ABSORB_PASSES = 16
 #: (a sliver along an edge is a few pixels wide whatever the image's size, so on a small
 #: image the fraction alone would keep it).
 ABSORB_MIN_PIXELS = 64
+
+
+def absorb_pixels(fraction: float, n_pixels: int) -> int:
+    """Region size in pixels below which ``absorb_fraction`` absorbs a region: the fraction
+    of the image, at least :data:`ABSORB_MIN_PIXELS` (0 when the fraction is 0)."""
+    if fraction <= 0:
+        return 0
+    return max(int(np.ceil(fraction * n_pixels)), ABSORB_MIN_PIXELS)
 
 
 def hierarchy_features(image: PreparedImage, response: torch.Tensor | np.ndarray | None,
@@ -88,11 +97,9 @@ def method_hierarchy(image: PreparedImage, labels: np.ndarray,
     fine = fine_regions(*maps)
     feats = hierarchy_features(image, response, p.feature_weight)
     edges = colour_edges(image.data, image.is_rgb) if p.edge_power > 0 else None
-    absorb = 0
-    if p.absorb_fraction > 0:
-        absorb = max(int(np.ceil(p.absorb_fraction * fine.size)), ABSORB_MIN_PIXELS)
     hier = build_hierarchy(fine, feats, default_threshold=p.cut, edges=edges,
-                           edge_power=p.edge_power, absorb_below=absorb,
+                           edge_power=p.edge_power,
+                           absorb_below=absorb_pixels(p.absorb_fraction, fine.size),
                            absorb_passes=ABSORB_PASSES)
     if p.cut > 0:
         return floored_cut(hier, p.min_labels)
