@@ -71,6 +71,15 @@ def load(dataset: str, root: Path) -> tuple[list[str], list[np.ndarray], list[np
     return names, images, masks, k, ignore
 
 
+def in_groups(root: Path, dataset: str, names: list[str], prefixes: list[str]) -> list[bool]:
+    """Whether each image's group in the dataset's ``manifest.json`` starts with a prefix."""
+    manifest = root / dataset / "manifest.json"
+    if not manifest.exists():
+        raise SystemExit(f"--groups needs {manifest}")
+    group = {it["name"]: it.get("group", "") for it in json.loads(manifest.read_text())["items"]}
+    return [any(group.get(n, "").startswith(p) for p in prefixes if p) for n in names]
+
+
 def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
            ignore: int | None) -> dict[str, float]:
     """Per-image and whole-set (pooled: napari_useg.metrics.pooled) accuracies."""
@@ -223,6 +232,10 @@ def main() -> None:
     ap.add_argument("--param", action="append", default=[], help="name=value override")
     ap.add_argument("--normalisation", default="per_image", choices=NORMALISATIONS,
                     help="how the model scales raw values (napari_useg.core.fitting)")
+    ap.add_argument("--groups", default="",
+                    help="comma-separated prefixes of the manifest's image groups: train and "
+                         "score on those images only (e.g. gray_dark for the fluorescence "
+                         "images of microscopy)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")
     args = ap.parse_args()
@@ -234,7 +247,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     params = dict(kv.split("=", 1) for kv in args.param)
     names, images, masks, k, ignore = load(args.dataset, root)
-    result: dict = {"dataset": args.dataset, "method": args.method, "k": k,
+    if args.groups:
+        keep = in_groups(root, args.dataset, names, args.groups.split(","))
+        names, images, masks = ([v for v, ok in zip(seq, keep, strict=True) if ok]
+                                for seq in (names, images, masks))
+        if not names:
+            raise SystemExit(f"no image of {args.dataset} in the groups {args.groups}")
+    result: dict = {"dataset": args.dataset, "groups": args.groups, "method": args.method, "k": k,
                     "n_images": len(images), "params": params, "preset": args.preset}
     if args.method in ("iic", "inmars"):
         result["normalisation"] = args.normalisation

@@ -103,6 +103,18 @@ def test_segment_cli_never_writes_over_its_input(tmp_path, capsys):
     np.testing.assert_array_equal(read_image(src), img)
 
 
+@pytest.mark.parametrize("name,content", [("empty.png", b""), ("text.png", b"not an image")])
+def test_unreadable_images_get_one_line_naming_the_file(tmp_path, capsys, name, content):
+    src = tmp_path / name
+    src.write_bytes(content)
+    rc = main(["segment", str(src), "-o", str(tmp_path / "o.tif"), "-m", "kmeans", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"could not read {src}" in err
+    assert ("empty (0 bytes)" in err) == (not content)
+    assert len(err.strip().splitlines()) == 1 and "pip install" not in err
+    assert not (tmp_path / "o.tif").exists()
+
+
 def test_segment_cli_checks_every_output_before_computing(tmp_path, capsys):
     src = tmp_path / "x.tif"
     tifffile.imwrite(src, np.zeros((16, 16), np.uint8))

@@ -192,3 +192,15 @@ def test_kmeans_reports_progress_every_iteration():
     assert len(snaps) > 3
     assert [s.step for s in snaps] == sorted(s.step for s in snaps)
     assert snaps[-1].done and snaps[-1].step == snaps[-1].total == 40
+
+
+@pytest.mark.parametrize("img", [np.full((24, 24), 7, np.uint16),
+                                 np.tile(np.array([0, 255], np.uint8), (24, 12))],
+                         ids=["constant", "two-values"])
+def test_kmeans_on_fewer_distinct_values_than_clusters_is_quiet(img):
+    """No library warning leaks out; the labels are the image's distinct windows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = segment(img, "kmeans", n_clusters=5, window=1)
+    assert labels.shape == img.shape
+    assert len(np.unique(labels)) == len(np.unique(img))

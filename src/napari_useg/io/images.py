@@ -35,6 +35,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no image file at {p}")
+    if p.stat().st_size == 0:
+        raise ValueError(f"could not read {p} as an image: the file is empty (0 bytes)")
     try:
         if p.suffix.lower() in (".tif", ".tiff"):
             return tifffile.imread(p)
@@ -42,7 +44,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             return np.load(p, allow_pickle=False)
         return np.asarray(iio.imread(p))
     except Exception as exc:  # noqa: BLE001 - report decoder failures clearly
-        raise ValueError(f"could not read {p} as an image: {exc}") from exc
+        # first line only: imageio appends advice to install optional video backends
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"could not read {p} as an image: {first}") from exc
 
 
 def open_volume(path: str | os.PathLike) -> Any:

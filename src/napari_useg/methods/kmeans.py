@@ -9,6 +9,7 @@ A volume is clustered the same way on ``window x window x window`` windows of vo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,18 @@ def window_features(data: np.ndarray, window: int) -> np.ndarray:
     return np.ascontiguousarray(win.reshape(n, c * window ** len(spatial)))
 
 
+def _kmeans2(feats: np.ndarray, k, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """``kmeans2`` without its warnings about images with fewer distinct values than ``k``.
+
+    On such an image (e.g. constant, or binary with ``k`` > 2) k-means++ seeding divides
+    by a zero total distance and some clusters stay empty; the result simply has fewer
+    labels, which the caller reports.
+    """
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.filterwarnings("ignore", message="One of the clusters is empty")
+        return kmeans2(feats, k, **kw)
+
+
 def memory(shape: tuple[int, ...], n_channels: int, p: KMeansParams) -> int:
     """Peak bytes: the float64 window descriptors, twice (features and distances)."""
     n = int(np.prod(shape, dtype=np.int64))
@@ -80,9 +93,9 @@ def run(image: PreparedImage, p: KMeansParams, ctx: RunContext) -> Iterator[Prog
     total = p.n_init * p.max_iter
     best, best_inertia = None, np.inf
     for restart in range(p.n_init):
-        centroids, labels = kmeans2(feats, k, iter=1, minit="++", seed=rng)
+        centroids, labels = _kmeans2(feats, k, iter=1, minit="++", seed=rng)
         for it in range(1, p.max_iter):
-            centroids, new = kmeans2(feats, centroids, iter=1, minit="matrix")
+            centroids, new = _kmeans2(feats, centroids, iter=1, minit="matrix")
             done_here = np.array_equal(new, labels)
             labels = new
             step = restart * p.max_iter + it
