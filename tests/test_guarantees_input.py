@@ -6,11 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+import tifffile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from napari_useg import fit, iter_segment, segment
+from napari_useg.cli import main
 from napari_useg.core.image import PERCENTILES, apply_ranges, prepare_image
 
 
@@ -98,6 +100,18 @@ def test_rgba_with_varying_fourth_channel_keeps_it_and_warns():
     with pytest.warns(UserWarning):
         labels = segment(img, "kmeans", n_clusters=2, window=1)
     assert len(np.unique(labels[:, :8])) == 1 and labels[0, 0] != labels[0, -1]
+
+
+def test_the_command_line_gives_a_warning_as_one_line(tmp_path, capsys):
+    img = np.zeros((16, 16, 4), np.uint8)
+    img[:, 8:, 3] = 255
+    src = tmp_path / "rgbi.tif"
+    tifffile.imwrite(src, img)
+    rc = main(["segment", str(src), "-o", str(tmp_path / "o.tif"), "-m", "kmeans", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0 and (tmp_path / "o.tif").exists()
+    assert len(err) == 1 and err[0].startswith("napari-useg segment: warning: image of shape")
+    assert "4th channel" in err[0]
 
 
 def test_rgba_with_constant_alpha_is_rgb_without_warning():

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from napari_useg.core.version import __version__
@@ -48,6 +49,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_printer(command: str):
+    """``warnings.showwarning`` for a command: one line on stderr, no source line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        kind = "" if issubclass(category, UserWarning) else f" ({category.__name__})"
+        print(f"napari-useg {command}: warning{kind}: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``napari-useg``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -57,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return int(args._run(args) or 0)
     except USER_ERRORS as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"napari-useg {args.command}: error: {msg}", file=sys.stderr)
