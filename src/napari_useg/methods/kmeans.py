@@ -5,6 +5,8 @@ neighbourhood around it (edges reflected), and the descriptors are clustered
 into ``n_clusters`` groups with k-means++ seeding (``scipy.cluster.vq.kmeans2``);
 the best of ``n_init`` seedings (lowest within-cluster sum of squares) is kept.
 A volume is clustered the same way on ``window x window x window`` windows of voxels.
+An image with fewer distinct windows than ``n_clusters`` (a constant or binary image)
+gets as many labels as it has distinct windows.
 """
 
 from __future__ import annotations
