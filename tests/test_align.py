@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from napari_useg import align_labels
-from napari_useg.core.align import channel_permutation, matching, overlap_permutation
+from napari_useg.core.align import align_to, channel_permutation, matching, overlap_permutation
 from napari_useg.methods.mmt import aligned_targets
 
 
@@ -96,3 +96,15 @@ def test_torch_alignment_matches_numpy():
     lab[::7] = 9  # some noise so that the matching is not trivial
     got = aligned_targets(torch.from_numpy(lab), torch.from_numpy(ref), q).numpy()
     assert np.array_equal(got, channel_permutation(ref, lab, q)[lab])
+
+
+def test_align_to_keeps_the_background_of_objects_at_zero():
+    ref = np.array([[0, 1, 1, 0, 2, 2, 0, 0]])
+    lab = np.array([[0, 4, 4, 0, 0, 9, 9, 3]])  # 4 is object 1; 9 overlaps 2; 3 is new
+    out = align_to(ref, lab)
+    np.testing.assert_array_equal(out == 0, lab == 0)
+    assert out[0, 1] == 1 and out[0, 5] == 2
+    assert out[0, 7] not in (0, 1, 2) and out.dtype == np.int32
+    # a map without background is aligned as a whole, 0 in the reference never reused
+    full = align_to(ref, np.array([[5, 6, 6, 5, 7, 7, 5, 5]]))
+    assert full.min() > 0 and full[0, 1] == 1 and full[0, 4] == 2

@@ -137,6 +137,22 @@ def test_stack_ids_aligned_from_slice_to_slice(fake_methods):
         np.testing.assert_array_equal(out.data[k], raw[0])
 
 
+def test_objects_of_a_stack_keep_background_zero_on_every_slice():
+    """Counted objects: slice after slice the background stays 0, ids follow the objects."""
+    stack = np.zeros((3, 40, 40), np.uint8)
+    stack[:, 5:15, 5:15] = 200
+    stack[:, 25:35, 20:30] = 200
+    stack[2, 5:15, 5:15] = 0  # the first object is gone from the last slice
+    viewer = ViewerModel()
+    viewer.add_image(stack, name="z")
+    out = napari_useg.run_on_layer(viewer, "z", method="otsu", result="instances").data
+    for k in range(3):  # the background of each slice alone, and no more
+        alone = segment(stack[k], "otsu", result="instances")
+        np.testing.assert_array_equal(out[k] == 0, alone == 0)
+    assert out[0, 10, 10] == out[1, 10, 10] and out[0, 30, 25] == out[1, 30, 25]
+    assert out[2, 30, 25] == out[0, 30, 25] and len(np.unique(out[2])) == 2
+
+
 def test_job_progress_reports_slices_and_fraction():
     viewer = ViewerModel()
     viewer.add_image(np.stack([two_regions()] * 2), name="t")

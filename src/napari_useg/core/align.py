@@ -2,6 +2,8 @@
 
 * :func:`align_labels`: rename the ids of a label map to agree with a reference map
   (keeps colours stable between runs or slices);
+* :func:`align_to`: the same for a result shown in napari, where id 0 is "no label":
+  the background of an objects map stays 0 and never takes an id;
 * :func:`matching`: the matched pairs themselves;
 * :func:`overlap_permutation` / :func:`channel_permutation`: the same matching as a
   permutation of ``n`` network channels, the label-space alignment of mutual
@@ -16,7 +18,8 @@ from scipy.optimize import linear_sum_assignment
 
 from napari_useg.metrics.contingency import contingency
 
-__all__ = ["align_labels", "channel_permutation", "matching", "overlap_permutation"]
+__all__ = ["align_labels", "align_to", "channel_permutation", "matching",
+           "overlap_permutation"]
 
 
 def matching(reference: np.ndarray, labels: np.ndarray) -> dict[int, int]:
@@ -93,6 +96,38 @@ def align_labels(reference: np.ndarray, labels: np.ndarray, *,
                 lut[k] = next_id
                 next_id += 1
     return lut[inverse].reshape(labels.shape).astype(labels.dtype, copy=False)
+
+
+def align_to(reference: np.ndarray | None, labels: np.ndarray) -> np.ndarray:
+    """``labels`` (``int32``) with ids renamed to agree with ``reference``; 0 stays 0.
+
+    Keeps colours when a result is overwritten, and ids from slice to slice of a stack.
+    Ids above 0 are matched to the reference's ids above 0 (:func:`align_labels`); pixels
+    labelled 0 (the background of an objects map) keep 0, and no other pixel gets 0.
+    Without a usable reference (``None``, another shape, not integers) the labels are
+    returned as they are.
+
+    Examples
+    --------
+    >>> ref = np.array([[0, 1, 1, 0, 2, 2]])
+    >>> align_to(ref, np.array([[0, 7, 7, 0, 5, 5]]))
+    array([[0, 1, 1, 0, 2, 2]], dtype=int32)
+    """
+    labels = np.asarray(labels)
+    if reference is None:
+        return labels.astype(np.int32, copy=True)
+    ref = np.asarray(reference)
+    if ref.shape != labels.shape or not np.issubdtype(ref.dtype, np.integer):
+        return labels.astype(np.int32, copy=True)
+    # reference pixels without a label (0 or below) get an id of their own, above the rest
+    free = int(ref.max(initial=0)) + 1
+    ref = np.where(ref > 0, ref, free)
+    labelled = labels != 0
+    if labelled.all():
+        return align_labels(ref, labels).astype(np.int32, copy=False)
+    out = np.zeros(labels.shape, np.int32)
+    out[labelled] = align_labels(ref[labelled], labels[labelled])
+    return out
 
 
 def overlap_permutation(overlap: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from napari_useg.core.align import align_labels
+from napari_useg.core.align import align_to
 from napari_useg.core.options import RunOptions
 from napari_useg.core.progress import Progress
 
@@ -139,23 +139,3 @@ def run_options(cls: type[Opts], options: Opts | None, kwargs: dict[str, Any]) -
     if not isinstance(options, cls):
         raise TypeError(f"options must be a {cls.__name__}, got {type(options).__name__}")
     return options.replace(**given) if given else options
-
-
-def align_to(reference: np.ndarray | None, labels: np.ndarray) -> np.ndarray:
-    """``labels`` (``int32``) with ids renamed to agree with ``reference``; never id 0.
-
-    Keeps colours when a result layer is overwritten, and ids from slice to slice of a
-    stack. Without a usable reference (``None``, another shape, not integers) the labels
-    are returned as they are.
-    """
-    labels = np.asarray(labels)
-    if reference is None:
-        return labels.astype(np.int32, copy=True)
-    ref = np.asarray(reference)
-    if ref.shape != labels.shape or not np.issubdtype(ref.dtype, np.integer):
-        return labels.astype(np.int32, copy=True)
-    if ref.size and ref.min() <= 0:
-        # 0 is "no label" in napari: give unlabelled reference pixels an id of their own
-        ref = np.where(ref > 0, ref, ref.max(initial=0) + 1)
-    out = align_labels(ref, labels)
-    return out.astype(np.int32, copy=False)
