@@ -16,10 +16,12 @@ from napari_useg.api import (
     fit,
     iter_fit,
     iter_segment,
+    iter_segment_stack,
     load_model,
     segment,
     segment_collection,  # DFC reference-image mode
     segment_hierarchy,
+    segment_stack,  # z-stacks, time-lapses: slice by slice, ids aligned
 )
 from napari_useg.core.align import align_labels
 from napari_useg.core.device import available_devices, resolve_device
@@ -42,6 +44,7 @@ __all__ = [
     "fit",
     "iter_fit",
     "iter_segment",
+    "iter_segment_stack",
     "list_methods",
     "load_model",
     "Model",
@@ -51,5 +54,6 @@ __all__ = [
     "segment",
     "segment_collection",
     "segment_hierarchy",
+    "segment_stack",
     "train_on_layers",
 ]

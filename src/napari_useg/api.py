@@ -6,7 +6,9 @@
 * :func:`fit` and :func:`iter_fit`: train a dataset-level method on a collection and
   get a :class:`~napari_useg.core.model.Model` (:func:`load_model` reads a saved one);
 * :func:`segment_collection`: DFC's reference-image mode in one call (fit ``dfc_ref``
-  on the images, then label each of them).
+  on the images, then label each of them);
+* :func:`segment_stack` and :func:`iter_segment_stack`: a z-stack or time-lapse slice by
+  slice (or a stack of volumes volume by volume), label ids aligned along the stack.
 
 Each builds its :class:`~napari_useg.core.options.RunOptions` (or
 :class:`~napari_useg.core.options.FitOptions`) from its keyword arguments, so every
@@ -38,12 +40,14 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
 from napari_useg.core.selection import candidates, choose_run, foreground_contrast
+from napari_useg.core.stacks import StackStep, iter_stack
 from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
 __all__ = ["segment", "iter_segment", "segment_hierarchy", "segment_hierarchy_with",
            "result_hierarchy", "SegmentationResult", "fit", "iter_fit", "load_model",
-           "segment_collection"]
+           "segment_collection", "segment_stack", "iter_segment_stack",
+           "iter_segment_stack_with"]
 
 
 def iter_segment(
@@ -685,3 +689,158 @@ def segment_collection(images, *, preset: str | None = None, channel_axis: int |
         out.append(joint[start:start + r.size].reshape(r.shape))
         start += r.size
     return out
+
+
+def iter_segment_stack(stack, method: str = "kanezaki", **kwargs: Any) -> Iterator[Progress]:
+    """:func:`segment_stack` step by step: one :class:`Progress` per method snapshot.
+
+    Parameters
+    ----------
+    stack, method, **kwargs
+        As :func:`segment_stack`.
+
+    Returns
+    -------
+    iterator of Progress
+        ``step`` counts the slices done out of ``total`` slices; ``loss``, ``n_labels``
+        and ``message`` are the current slice's. The last snapshot has ``done=True``,
+        ``labels`` (the whole stack's), ``info["n_slices"]``, and with ``runs > 1``
+        ``info["agreement"]`` (the stack's agreement map).
+    """
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    options = RunOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+    return iter_segment_stack_with(stack, method, options, **kwargs)
+
+
+def iter_segment_stack_with(stack, method: str, options: RunOptions, **params: Any
+                            ) -> Iterator[Progress]:
+    """:func:`iter_segment_stack` with the run options given as one :class:`RunOptions`.
+
+    Everything the first slice needs is checked before this returns (bad input raises
+    here); ``options.channel_axis`` is an axis of ``stack``.
+    """
+    arr = stack if is_lazy_array(stack) else np.asarray(stack)
+    dims = options.spatial_dims
+    slice_axis: int | None = None
+    if options.channel_axis is not None:
+        ax = options.channel_axis
+        if not -arr.ndim <= ax < arr.ndim:
+            raise ValueError(f"channel_axis {ax} is out of range for a stack of shape "
+                             f"{tuple(arr.shape)}")
+        arr, slice_axis, n_ch = np.moveaxis(arr, ax, -1), -1, 1
+    else:  # a last axis of 3 or 4 after the spatial ones is RGB(A), as in a 2-D image
+        n_ch = int(arr.ndim >= dims + 2 and arr.shape[-1] in (3, 4))
+    lead = tuple(arr.shape[:arr.ndim - dims - n_ch])
+    spatial = tuple(arr.shape[len(lead):len(lead) + dims])
+    if not lead:
+        raise ValueError(
+            f"an array of shape {tuple(np.shape(stack))} is one "
+            f"{'volume' if dims == 3 else 'image'}, not a stack: it has no axis before its "
+            f"{dims} spatial axes"
+            f"{' and its channels' if n_ch else ''}")
+    input_names = {i.name for i in get_method(method).inputs}
+    inputs = {k: np.asarray(params.pop(k)) for k in list(params) if k in input_names}
+    for k, v in inputs.items():
+        if v.shape != lead + spatial:
+            raise ValueError(f"{k} has shape {v.shape}; a stack of shape {tuple(arr.shape)} "
+                             f"needs it of shape {lead + spatial}, one map per slice")
+    opts = options.replace(channel_axis=slice_axis)
+
+    def segment_slice(index: tuple[int, ...]) -> Iterator[Progress]:
+        extra = {k: v[index] for k, v in inputs.items()}
+        return iter_segment_with(np.asarray(arr[index]), method, opts, **params, **extra)
+
+    indices = list(np.ndindex(*lead))
+    first = segment_slice(indices[0])  # validates before anything runs
+
+    def slices(index: tuple[int, ...]) -> Iterator[Progress]:
+        return first if index == indices[0] else segment_slice(index)
+
+    out = np.zeros(lead + spatial, np.int32)
+    return _stack_progress(iter_stack(indices, slices, out), out)
+
+
+def _stack_progress(steps: Iterator[StackStep], out: np.ndarray) -> Iterator[Progress]:
+    t0 = time.perf_counter()
+    agreement: np.ndarray | None = None
+    try:
+        for st in steps:
+            snap = st.snap
+            done = snap.done and st.slice_index == st.n_slices - 1
+            if snap.done and "agreement" in snap.info:
+                if agreement is None:
+                    agreement = np.ones(out.shape, np.float32)
+                agreement[st.index] = snap.info["agreement"]
+            where = f"slice {st.slice_index + 1}/{st.n_slices} {st.index}"
+            if not done:
+                yield Progress(step=st.slice_index + int(snap.done), total=st.n_slices,
+                               loss=snap.loss, n_labels=snap.n_labels,
+                               message=f"{where}: {snap.message or f'step {snap.step}'}",
+                               elapsed=time.perf_counter() - t0)
+                continue
+            info: dict[str, Any] = {"n_slices": st.n_slices}
+            if agreement is not None:
+                info["agreement"] = agreement
+            yield Progress(step=st.n_slices, total=st.n_slices, loss=snap.loss,
+                           n_labels=int(np.unique(out[out > 0]).size), labels=out, done=True,
+                           message=f"{st.n_slices} slices, ids aligned; last: {snap.message}",
+                           elapsed=time.perf_counter() - t0, info=info)
+            return
+    finally:
+        steps.close()
+
+
+def segment_stack(stack, method: str = "kanezaki", *, progress: bool = False,
+                  **kwargs: Any) -> np.ndarray:
+    """Segment every slice of a z-stack or time-lapse (or every volume of a stack of them).
+
+    Each slice is segmented alone, exactly as :func:`segment` on that slice with the
+    same seed, and its label ids are renamed to agree with the previous slice's by
+    Hungarian matching on their overlap (:func:`napari_useg.core.align.align_to`), so a
+    structure keeps its id through the stack; a cluster with no partner gets a new id,
+    never one in use, and with ``result="instances"`` the background stays 0. The same
+    loop runs the napari widget on stack layers.
+
+    Parameters
+    ----------
+    stack : array_like
+        ``(..., Y, X)``: every axis before the last two is a stack axis, e.g.
+        ``(Z, Y, X)`` or ``(T, Y, X)``; ``(..., Y, X, 3 or 4)`` an RGB(A) stack; with
+        ``spatial_dims=3``, ``(..., Z, Y, X)`` a stack of volumes (e.g. a 4-D time
+        series of z-stacks). A multichannel stack needs ``channel_axis``.
+    method : str
+        A name from :func:`napari_useg.list_methods`.
+    progress : bool
+        Print one line per slice to stderr.
+    **kwargs
+        Run options as for :func:`segment` (``preset``, ``channel_axis`` (an axis of
+        ``stack``), ``seed``, ``device``, ``spatial_dims``, ``spacing`` (of the spatial
+        axes), ``result``, ``runs``...), the method's parameters, and extra inputs
+        (e.g. ``scribbles``) with one map per slice (the stack's shape without channels).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int32`` labels with the stack's shape without its channel axis.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an array with no stack axis, bad values or parameters, before anything runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> movie = np.zeros((3, 32, 32), np.uint8)
+    >>> for t in range(3):  # a bright region whose edge moves right
+    ...     movie[t, :, 12 + 4 * t:] = 200
+    >>> labels = segment_stack(movie, "kmeans", n_clusters=2, window=1)
+    >>> labels.shape, len(np.unique(labels[:, 0, 0])), len(np.unique(labels[:, 0, -1]))
+    ((3, 32, 32), 1, 1)
+    """
+    snap = None
+    for snap in iter_segment_stack(stack, method, preview_every=0, **kwargs):
+        if progress and (snap.done or snap.step > 0):
+            print(f"[{method}] {snap}", file=sys.stderr)
+    assert snap is not None and snap.labels is not None
+    return snap.labels

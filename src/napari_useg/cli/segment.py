@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from napari_useg.api import iter_segment_with, result_hierarchy
+from napari_useg.api import iter_segment_stack_with, iter_segment_with, result_hierarchy
 from napari_useg.cli._params import (
     add_method_options,
     add_run_options,
@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                         help="with --runs K > 1: also write the per-pixel agreement of the "
                              "runs with the result (their consensus, or the run chosen by "
                              "--combine contrast; float32 TIFF, 1 = every run agrees)")
+    parser.add_argument("--stack", action="store_true",
+                        help="the image is a z-stack or time-lapse: every axis before the "
+                             "spatial ones (and the channels) is segmented slice by slice "
+                             "(volume by volume with --spatial-dims 3), label ids aligned "
+                             "from slice to slice")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_run_options(parser)
@@ -63,9 +68,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either an IMAGE path or --sample")
     method = get_method(args.method)
     opts = run_options(args, preview_every=0)
+    if args.stack and (args.sample or args.ucm):
+        raise ValueError("--stack segments the slices of a stack image"
+                         + (": not with --sample" if args.sample else
+                            "; --ucm writes one 2-D hierarchy: not with --stack"))
     if args.sample:
         image, stem = sample_image(), "sample"
-    elif opts.spatial_dims == 3 and method.lazy_volumes:
+    elif opts.spatial_dims == 3 and method.lazy_volumes and not args.stack:
         # a zarr, TIFF or .npy volume opened unread: the method reads it window by window
         image, stem = open_volume(args.image), Path(args.image).stem
     else:
@@ -101,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
             opts = opts.replace(spacing=spacing)
             print(f"spacing from the file's metadata: {spacing}")
     t0 = time.perf_counter()
-    snap = follow(iter_segment_with(image, method.name, opts, **params), method.name,
-                  quiet=args.quiet)
+    snaps = (iter_segment_stack_with(image, method.name, opts, **params) if args.stack
+             else iter_segment_with(image, method.name, opts, **params))
+    snap = follow(snaps, method.name, quiet=args.quiet, unit="slice" if args.stack else "step")
     assert snap.labels is not None
     hierarchy = result_hierarchy(image, snap, opts) if args.ucm else None
     runtime = time.perf_counter() - t0
@@ -114,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
         "source": "sample:chelsea" if args.sample else str(args.image),
         "spatial_dims": opts.spatial_dims, "spacing": opts.spacing, "result": opts.result,
         "runs": opts.runs, "combine": opts.combine if opts.runs > 1 else None,
+        "stack": bool(args.stack),
     }
     write_labels(out, snap.labels, overwrite=args.overwrite, metadata=meta)
-    print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} steps, {runtime:.1f} s; "
+    what = "slices" if args.stack else "steps"
+    print(f"wrote {out} ({int(snap.labels.max())} labels, {snap.step} {what}, {runtime:.1f} s; "
           f"{snap.message})")
     if args.agreement:
         agreement = snap.info["agreement"]
@@ -125,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if hierarchy is not None:
         write_ucm2(args.ucm, hierarchy.ucm2(), overwrite=args.overwrite)
         print(f"wrote {args.ucm} (hierarchy of {hierarchy.n_regions} regions)")
-    if args.overlay and opts.spatial_dims == 3:
-        print("no overlay for a volume (an overlay PNG is 2-D)")
+    if args.overlay and (opts.spatial_dims == 3 or args.stack):
+        print(f"no overlay for a {'stack' if args.stack else 'volume'} (an overlay PNG is 2-D)")
     elif args.overlay:
         write_overlay(args.overlay, image, snap.labels, channel_axis=opts.channel_axis,
                       overwrite=args.overwrite)

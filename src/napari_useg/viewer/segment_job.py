@@ -48,8 +48,9 @@ from napari_useg.core.options import RunOptions
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method
+from napari_useg.core.stacks import iter_stack
 from napari_useg.core.version import __version__
-from napari_useg.viewer.jobs import Job, JobProgress, align_to, run_options
+from napari_useg.viewer.jobs import Job, JobProgress, run_options
 from napari_useg.viewer.output import LabelsWriter, choose_output, put_agreement_layer
 from napari_useg.viewer.sources import LayerSource, resolve_layer, source_from_layers
 
@@ -130,51 +131,41 @@ class SegmentationJob(Job):
         """Segment slice by slice, yielding a :class:`JobProgress` per method step.
 
         Labels of each slice are aligned to the previous slice (the first one to
-        :attr:`reference`, when given), so a cluster keeps its id and colour through the
-        stack and across re-runs. The last item has ``done=True`` and the labels of the
-        whole source in ``result``; after :meth:`stop`, the labels so far (``stopped``).
+        :attr:`reference`, when given; :func:`napari_useg.core.stacks.iter_stack`), so a
+        cluster keeps its id and colour through the stack and across re-runs. The last
+        item has ``done=True`` and the labels of the whole source in ``result``; after
+        :meth:`stop`, the labels so far (``stopped``).
         """
         n = self.source.n_slices
         out = np.zeros(self.out_shape, dtype=np.int32)
         self.hierarchies = {}
         self.result = None
         self.agreement = None
-        prev: np.ndarray | None = None
-        for i, index in enumerate(self.source.indices()):
-            ref = prev
-            if ref is None and self.reference is not None:
-                ref = self.reference[index] if index else self.reference
-            snaps = self._iter_slice(index)
-            try:
-                for snap in snaps:
-                    labels = align_to(ref, snap.labels) if snap.labels is not None else None
-                    if labels is not None:
-                        out[index] = labels
-                        if snap.done:
-                            prev = labels
-                            hier = snap.info.get("hierarchy")
-                            if isinstance(hier, Hierarchy) and hier.shape == labels.shape:
-                                self.hierarchies[index] = hier
-                            agreement = snap.info.get("agreement")
-                            if agreement is not None:
-                                if self.agreement is None:
-                                    self.agreement = np.ones(self.out_shape, np.float32)
-                                self.agreement[index] = agreement
-                    total = max(int(snap.total), 1)
-                    step = total if snap.done else min(int(snap.step), total)
-                    p = JobProgress((i + step / total) / n, i, n, index, snap, labels)
-                    if snap.done and i == n - 1:
-                        p.done, p.result = True, out
-                        self.result = out
-                        yield p
-                        return
+        steps = iter_stack(self.source.indices(), self._iter_slice, out, self.reference)
+        try:
+            for st in steps:
+                snap, labels, index = st.snap, st.labels, st.index
+                if labels is not None and snap.done:
+                    hier = snap.info.get("hierarchy")
+                    if isinstance(hier, Hierarchy) and hier.shape == labels.shape:
+                        self.hierarchies[index] = hier
+                    agreement = snap.info.get("agreement")
+                    if agreement is not None:
+                        if self.agreement is None:
+                            self.agreement = np.ones(self.out_shape, np.float32)
+                        self.agreement[index] = agreement
+                p = JobProgress(st.fraction, st.slice_index, n, index, snap, labels)
+                if snap.done and st.slice_index == n - 1:
+                    p.done, p.result = True, out
+                    self.result = out
                     yield p
-                    if self.stopping:
-                        snaps.close()
-                        yield p.finished(out, stopped=True)
-                        return
-            finally:
-                snaps.close()
+                    return
+                yield p
+                if self.stopping:
+                    yield p.finished(out, stopped=True)
+                    return
+        finally:
+            steps.close()
 
     def metadata(self, *, runtime: float, status: str, message: str = "",
                  slices_done: int = 0, labels: np.ndarray | None = None) -> dict[str, Any]:
