@@ -511,6 +511,28 @@ def test_segment_file_and_output_checks(folder, tmp_path):
     assert records.check_outputs(bad, blab, brec, cfg).state == "incomplete"
 
 
+def test_a_warning_is_kept_in_the_image_record_and_summarised(tmp_path):
+    """An image that segments with a warning: labels, the warning in its record, one line."""
+    img = np.zeros((16, 16, 4), np.uint8)
+    img[:, 8:, 3] = 255  # a 4th channel that is not alpha: kept as data, with a warning
+    src = tmp_path / "rgbi.tif"
+    tifffile.imwrite(src, img)
+    out = tmp_path / "o"
+    out.mkdir()
+    cfg = {"method": "kmeans", "preset": None, "params": {"n_clusters": 2, "window": 1,
+                                                          "n_init": 1, "max_iter": 30},
+           "seed": 0, "channel_axis": None, "device": "cpu", "model": None}
+    lab, rec = outputs.output_paths(out, src)
+    r = batch.segment_file(batch.BatchJob(str(src), str(lab), str(rec), cfg))
+    assert r["status"] == "ok" and lab.exists()
+    assert len(r["warnings"]) == 1 and "4th channel" in r["warnings"][0]
+    assert json.loads(rec.read_text())["warnings"] == r["warnings"]
+    res = batch.runner._result_from_record(batch.BatchJob(str(src), str(lab), str(rec), cfg),
+                                           r, "succeeded")
+    text = str(batch.Summary([res], out))
+    assert f"warning: {src}: image of shape (16, 16, 4)" in text
+
+
 def test_find_images_and_layout(folder, tmp_path):
     names = [p.name for p in batch.find_images(folder)]
     assert names == sorted(names) and len(names) == 6

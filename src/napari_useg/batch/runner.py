@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ __all__ = ["ImageResult", "Summary", "run", "segment_file", "SUMMARY_NAME"]
 SUMMARY_NAME = "batch_summary.json"
 
 
+def _warning_text(w: warnings.WarningMessage) -> str:
+    kind = "" if issubclass(w.category, UserWarning) else f"{w.category.__name__}: "
+    return f"{kind}{w.message}"
+
+
 def _error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
     return {"type": type(exc).__name__, "message": str(exc),
             "traceback": tb if tb is not None else traceback.format_exc()}
@@ -88,7 +94,9 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
     so), then the record, each atomically, so a record with ``"status": "ok"``
     always describes a complete labels output. Any error
     (unreadable file, bad image, a method failing) is caught and written as a
-    record with ``"status": "error"``.
+    record with ``"status": "error"``; the warnings given meanwhile (e.g. a 4th channel
+    kept as data) are kept in its ``"warnings"`` (one task at a time per worker process,
+    as on the local cluster, keeps them apart).
 
     Parameters
     ----------
@@ -107,43 +115,49 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
     record: dict[str, Any] = {"format": RECORD_FORMAT, "status": "ok", "config": cfg,
                               "input": {"path": str(Path(job.image).resolve())}}
     timings: dict[str, float] = {}
-    try:
-        record["input"] = input_fingerprint(job.image)
-        t = time.perf_counter()
-        image = read_image(job.image)
-        timings["read_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if cfg.get("model") is None:
-            labels = segment(image, cfg["method"], preset=cfg["preset"],
-                             channel_axis=cfg["channel_axis"], seed=cfg["seed"],
-                             device=cfg["device"], **cfg["params"])
-        else:
-            place_model(model, cfg["device"])
-            labels = model.predict(image, channel_axis=cfg["channel_axis"],
-                                   output=cfg["model"]["output"],
-                                   tile_size=cfg["model"]["tile_size"])
-        timings["runtime_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        meta = {"writer": WRITER, "method": cfg["method"], "preset": cfg["preset"],
-                "params": cfg["params"],
-                "seed": cfg["seed"], "source": str(job.image),
-                "model": (cfg.get("model") or {}).get("path")}
-        if job.fmt == "zarr":
-            write_labels_zarr(job.labels, labels, chunk=job.chunk, overwrite=job.replace,
-                              metadata=meta)
-        else:
-            write_labels(job.labels, labels, overwrite=job.replace, metadata=meta)
-        record["labels"] = {"file": Path(job.labels).name, "format": job.fmt,
-                            "sha256": labels_sha256(job.labels), "shape": list(labels.shape),
-                            "n_labels": int(labels.max(initial=0))}
-        if job.fmt == "zarr":
-            record["labels"]["chunks"] = [job.chunk, job.chunk]
-        record["tiles"] = None  # one task for the whole image
-        remove_other_format(job)
-        timings["write_s"] = time.perf_counter() - t
-    except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
-        record["status"] = "error"
-        record["error"] = _error(exc)
+    # a local worker runs one task at a time, so what is caught here is this image's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            record["input"] = input_fingerprint(job.image)
+            t = time.perf_counter()
+            image = read_image(job.image)
+            timings["read_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            if cfg.get("model") is None:
+                labels = segment(image, cfg["method"], preset=cfg["preset"],
+                                 channel_axis=cfg["channel_axis"], seed=cfg["seed"],
+                                 device=cfg["device"], **cfg["params"])
+            else:
+                place_model(model, cfg["device"])
+                labels = model.predict(image, channel_axis=cfg["channel_axis"],
+                                       output=cfg["model"]["output"],
+                                       tile_size=cfg["model"]["tile_size"])
+            timings["runtime_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            meta = {"writer": WRITER, "method": cfg["method"], "preset": cfg["preset"],
+                    "params": cfg["params"],
+                    "seed": cfg["seed"], "source": str(job.image),
+                    "model": (cfg.get("model") or {}).get("path")}
+            if job.fmt == "zarr":
+                write_labels_zarr(job.labels, labels, chunk=job.chunk, overwrite=job.replace,
+                                  metadata=meta)
+            else:
+                write_labels(job.labels, labels, overwrite=job.replace, metadata=meta)
+            record["labels"] = {"file": Path(job.labels).name, "format": job.fmt,
+                                "sha256": labels_sha256(job.labels), "shape": list(labels.shape),
+                                "n_labels": int(labels.max(initial=0))}
+            if job.fmt == "zarr":
+                record["labels"]["chunks"] = [job.chunk, job.chunk]
+            record["tiles"] = None  # one task for the whole image
+            remove_other_format(job)
+            timings["write_s"] = time.perf_counter() - t
+        except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+            record["status"] = "error"
+            record["error"] = _error(exc)
+    found = list(dict.fromkeys(_warning_text(w) for w in caught))
+    if found:
+        record["warnings"] = found
     record.update({k: round(v, 4) for k, v in timings.items()})
     record["total_s"] = round(time.perf_counter() - t_start, 4)
     record["started"], record["finished"] = started, now()
@@ -169,6 +183,9 @@ class ImageResult:
         ``"ExceptionType: message"`` of a failed image.
     runtime_s : float or None
         Seconds of segmentation (from the record).
+    warnings : list of str
+        The warnings given while the image was read and segmented (from the record; an
+        image may have labels and warnings, e.g. a 4th channel kept as data).
     """
 
     image: Path
@@ -177,6 +194,7 @@ class ImageResult:
     record: Path
     error: str | None = None
     runtime_s: float | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -245,6 +263,8 @@ class Summary:
             if r.status == "failed":
                 first = (r.error or "").splitlines()[0] if r.error else ""
                 text += f"\n  failed: {r.image}: {first}"
+            for w in r.warnings:
+                text += f"\n  warning: {r.image}: {w}"
         return text
 
 
@@ -263,7 +283,8 @@ def _result_from_record(job: BatchJob, rec: dict[str, Any] | None, status: str,
         err = f"{e.get('type', 'Error')}: {e.get('message', '')}"
         status = "failed"
     return ImageResult(Path(job.image), status, Path(labels or job.labels), Path(job.record),
-                       err, None if rec is None else rec.get("runtime_s"))
+                       err, None if rec is None else rec.get("runtime_s"),
+                       [] if rec is None else list(rec.get("warnings", [])))
 
 
 def run(paths, *, method: str | None = None, out_dir: str | os.PathLike,
