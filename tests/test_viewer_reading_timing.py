@@ -40,10 +40,16 @@ def test_describe_reading():
     viewer = ViewerModel()
     cyx = viewer.add_image(np.zeros((3, 48, 40)), name="cyx")
     assert describe_reading(cyx, 0) == "one 48x40 image, 3 channels"
-    assert describe_reading(cyx, None) == "3 slices (3) of 48x40, 1 channel, one at a time"
+    assert describe_reading(cyx, None) == ("3 slices (3) of 48x40, 1 channel, one at a time, "
+                                           "ids aligned")
+    assert describe_reading(cyx, None, 3) == "one 3x48x40 volume, 1 channel"
+    tzyx = viewer.add_image(np.zeros((2, 3, 8, 9)), name="tzyx")
+    assert describe_reading(tzyx, None, 3) == ("2 volumes (2) of 3x8x9, 1 channel, one at a "
+                                               "time, ids aligned")
     rgb = viewer.add_image(np.zeros((8, 9, 3), np.uint8), rgb=True, name="rgb")
     assert describe_reading(rgb) == "one 8x9 image, RGB"
     assert describe_reading(rgb, 0).startswith("cannot read: ")
+    assert "volume mode needs a (Z, Y, X) layer" in describe_reading(rgb, None, 3)
     a = viewer.add_image(np.zeros((8, 9)), name="a")
     b = viewer.add_image(np.zeros((8, 9)), name="b")
     assert describe_reading([a, b]) == "one 8x9 image, 2 channels"

@@ -270,9 +270,12 @@ def test_segment_widget_offers_volume_mode(make_napari_viewer):
     assert widget.mode.value == 2 and list(widget.mode.choices) == [2, 3]
     widget.method.value = "otsu"
     assert widget.make_job().source.n_slices == 8
+    assert widget.reading.value.startswith("8 slices (8) of 24x24")
     widget.mode.value = 3
     job = widget.make_job()
     assert job.source.n_slices == 1 and job.options.spacing == (2.0, 1.0, 1.0)
+    assert widget.reading.value == "one 8x24x24 volume, 1 channel"  # what Run will do
+    assert not widget.estimate.visible  # the 2-D rates do not apply to a volume
 
 
 def test_focused_patches_find_a_rare_object():

@@ -296,28 +296,34 @@ def guess_channel_axis(layer: Any) -> int | None:
     return None
 
 
-def describe_reading(layers: Any, channel_axis: int | None = None) -> str:
+def describe_reading(layers: Any, channel_axis: int | None = None,
+                     spatial_dims: int = 2) -> str:
     """How the layer(s) will be read, in a few words: ``"3 channels, 512x512"``...
 
-    Shown by the segmentation widget before Run; the reason when the settings are
-    invalid (``"cannot read: ..."``).
+    Shown by the segmentation widget before Run (``spatial_dims`` is its mode: 2, slice
+    by slice; 3, volumes); the reason when the settings are invalid (``"cannot read:
+    ..."``).
     """
     try:
         src = source_from_layers(layers, channel_axis)
+        if spatial_dims == 3:
+            src = src.as_volumes()
     except (ValueError, TypeError) as exc:
         return f"cannot read: {exc}"
-    h, w = src.out_shape[-2:]
     if src.rgb:
         what = "RGB"
     elif src.has_channels:
         what = f"{int(src.data.shape[-1])} channels"
     else:
         what = "1 channel"
-    size = f"{h}x{w}"
+    size = "x".join(str(n) for n in src.out_shape[-src.spatial_dims:])
+    kind = "volume" if src.spatial_dims == 3 else "image"
     if src.n_slices > 1:
         stack = "x".join(str(n) for n in src.stack_shape)
-        return f"{src.n_slices} slices ({stack}) of {size}, {what}, one at a time"
-    return f"one {size} image, {what}"
+        parts = "volumes" if src.spatial_dims == 3 else "slices"
+        return (f"{src.n_slices} {parts} ({stack}) of {size}, {what}, one at a time, "
+                "ids aligned")
+    return f"one {size} {kind}, {what}"
 
 
 def layer_source(layer: Any, channel_axis: int | None) -> LayerSource:

@@ -201,6 +201,7 @@ class SegmentWidget(ScrollingDock):
         self.image.changed.connect(self._on_image_changed)
         self.extra_channels.changed.connect(self._update_reading)
         self.channel_axis.changed.connect(self._update_reading)
+        self.mode.changed.connect(self._update_reading)
         self.method.changed.connect(self._on_method_changed)
         self.preset.changed.connect(self._apply_preset)
         self.device.changed.connect(self._update_estimate)
@@ -298,6 +299,10 @@ class SegmentWidget(ScrollingDock):
         image = self.image.value
         return [] if image is None else [image, *list(self.extra_channels.value or [])]
 
+    def _spatial_dims(self) -> int:
+        """The mode control's value: 2 (slice by slice) or 3 (volumes)."""
+        return int(self.mode.value) if hasattr(self, "mode") else 2
+
     def _update_reading(self, *_: Any) -> None:
         """Say how the image will be read (channels or slices), before Run."""
         self.extra_channels.visible = bool(self.extra_channels.choices)
@@ -307,7 +312,7 @@ class SegmentWidget(ScrollingDock):
         else:
             axis = self.run_controls.values()["channel_axis"]
             self.reading.value = describe_reading(layers if len(layers) > 1 else layers[0],
-                                                  axis)
+                                                  axis, self._spatial_dims())
         self._update_estimate()
 
     def _update_estimate(self, *_: Any) -> None:
@@ -315,8 +320,8 @@ class SegmentWidget(ScrollingDock):
         self.estimate.value = ""
         self.estimate.visible = False
         layers = self._source_layers()
-        if not layers or not hasattr(self, "params"):
-            return
+        if not layers or not hasattr(self, "params") or self._spatial_dims() == 3:
+            return  # the rates are of 2-D images; volume mode has no estimate
         m = self.current_method
         device = resolve_device(str(self.device.value)).type
         try:
