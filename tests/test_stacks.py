@@ -87,3 +87,15 @@ def test_cli_stack_writes_the_stack_and_refuses_what_it_cannot_write(tmp_path, c
     assert "4 slices" in capsys.readouterr().out
     rc = main(["segment", str(src), "--stack", "--ucm", str(tmp_path / "u.mat"), "-q"])
     assert rc == 2 and "not with --stack" in capsys.readouterr().err
+
+
+def test_several_runs_give_an_agreement_map_for_the_whole_stack():
+    movie = moving_edge(3)
+    last = list(iter_segment_stack(movie, "kmeans", runs=2, n_clusters=3, window=1))[-1]
+    agreement = last.info["agreement"]
+    assert agreement.shape == movie.shape and agreement.dtype == np.float32
+    assert 0.0 <= agreement.min() <= agreement.max() <= 1.0
+    for k in range(3):  # each slice's map is that slice's own
+        alone = list(iter_segment_stack(movie[k:k + 1], "kmeans", runs=2, n_clusters=3,
+                                        window=1))[-1].info["agreement"][0]
+        np.testing.assert_array_equal(agreement[k], alone)

@@ -40,7 +40,7 @@ from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
 from napari_useg.core.selection import candidates, choose_run, foreground_contrast
-from napari_useg.core.stacks import StackStep, iter_stack
+from napari_useg.core.stacks import StackStep, iter_stack, keep_agreement
 from napari_useg.core.version import __version__
 from napari_useg.io.collections import collect_images
 
@@ -767,10 +767,7 @@ def _stack_progress(steps: Iterator[StackStep], out: np.ndarray) -> Iterator[Pro
         for st in steps:
             snap = st.snap
             done = snap.done and st.slice_index == st.n_slices - 1
-            if snap.done and "agreement" in snap.info:
-                if agreement is None:
-                    agreement = np.ones(out.shape, np.float32)
-                agreement[st.index] = snap.info["agreement"]
+            agreement = keep_agreement(agreement, st, out.shape)
             where = f"slice {st.slice_index + 1}/{st.n_slices} {st.index}"
             if not done:
                 yield Progress(step=st.slice_index + int(snap.done), total=st.n_slices,

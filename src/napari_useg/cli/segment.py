@@ -68,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either an IMAGE path or --sample")
     method = get_method(args.method)
     opts = run_options(args, preview_every=0)
-    if args.stack and (args.sample or args.ucm):
-        raise ValueError("--stack segments the slices of a stack image"
-                         + (": not with --sample" if args.sample else
-                            "; --ucm writes one 2-D hierarchy: not with --stack"))
+    if args.stack and args.sample:
+        raise ValueError("--stack segments the slices of a stack image: not with --sample")
+    if args.stack and args.ucm:
+        raise ValueError("--ucm writes one 2-D hierarchy: not with --stack")
     if args.sample:
         image, stem = sample_image(), "sample"
     elif opts.spatial_dims == 3 and method.lazy_volumes and not args.stack:

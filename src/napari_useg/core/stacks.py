@@ -19,7 +19,7 @@ import numpy as np
 from napari_useg.core.align import align_to
 from napari_useg.core.progress import Progress
 
-__all__ = ["StackStep", "iter_stack"]
+__all__ = ["StackStep", "iter_stack", "keep_agreement"]
 
 
 @dataclass
@@ -95,3 +95,20 @@ def iter_stack(indices: Iterable[tuple[int, ...]],
                 yield StackStep(i, len(indices), index, snap, labels)
         finally:
             snaps.close()
+
+
+def keep_agreement(agreement: np.ndarray | None, step: StackStep,
+                   shape: tuple[int, ...]) -> np.ndarray | None:
+    """The stack's agreement map with ``step``'s slice added, when it has one.
+
+    A slice's final snapshot carries ``info["agreement"]`` when it was made of several
+    runs (``runs > 1``); the stack's map (``float32``, ``shape``, 1 where nothing was
+    compared) is created at the first one.
+    """
+    slice_map = step.snap.info.get("agreement") if step.snap.done else None
+    if slice_map is None:
+        return agreement
+    if agreement is None:
+        agreement = np.ones(shape, np.float32)
+    agreement[step.index] = slice_map
+    return agreement

@@ -48,7 +48,7 @@ from napari_useg.core.options import RunOptions
 from napari_useg.core.params import params_to_dict
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method
-from napari_useg.core.stacks import iter_stack
+from napari_useg.core.stacks import iter_stack, keep_agreement
 from napari_useg.core.version import __version__
 from napari_useg.viewer.jobs import Job, JobProgress, run_options
 from napari_useg.viewer.output import LabelsWriter, choose_output, put_agreement_layer
@@ -149,11 +149,7 @@ class SegmentationJob(Job):
                     hier = snap.info.get("hierarchy")
                     if isinstance(hier, Hierarchy) and hier.shape == labels.shape:
                         self.hierarchies[index] = hier
-                    agreement = snap.info.get("agreement")
-                    if agreement is not None:
-                        if self.agreement is None:
-                            self.agreement = np.ones(self.out_shape, np.float32)
-                        self.agreement[index] = agreement
+                    self.agreement = keep_agreement(self.agreement, st, self.out_shape)
                 p = JobProgress(st.fraction, st.slice_index, n, index, snap, labels)
                 if snap.done and st.slice_index == n - 1:
                     p.done, p.result = True, out
