@@ -14,6 +14,7 @@ import pytest
 
 from napari_useg.cli import main
 from napari_useg.evaluation import evaluate
+from napari_useg.evaluation import jobs as evaluate_jobs
 
 
 def _halves(col: int) -> np.ndarray:
@@ -136,3 +137,17 @@ def test_a_prediction_numbered_from_zero_gets_the_covering_it_earns(data, tmp_pa
     res = evaluate(data, predictions=data / "pred", out=tmp_path / "res", boundary=False)
     assert [r["settings"][0]["covering"] for r in res.records] == [1.0, 1.0]
     assert res.summary["metrics"]["covering"]["ods"] == pytest.approx(1.0)
+
+
+def test_an_image_of_another_size_than_its_mask_is_refused_before_the_method_runs(
+        data, tmp_path, capsys, monkeypatch):
+    iio.imwrite(data / "masks" / "t1.png", np.zeros((12, 16), np.uint8))
+    ran = []
+    real = evaluate_jobs._segment
+    monkeypatch.setattr(evaluate_jobs, "_segment",
+                        lambda image, *a, **k: ran.append(image.shape) or real(image, *a, **k))
+    rc = main(["evaluate", "--data", str(data), "--method", "kmeans", "--n-clusters", "2",
+               "--out", str(tmp_path / "res"), "--no-boundary", "--allow-missing", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "t1.png is 16x16 but its ground truth is 12x16" in err
+    assert "Traceback" not in err and ran == [(16, 16)]  # t0 only: t1 never segmented

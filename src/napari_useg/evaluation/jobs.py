@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_useg.api import iter_segment_with, segment_hierarchy_with
+from napari_useg.core.image import layout_shape
 from napari_useg.core.options import RunOptions
 from napari_useg.evaluation.coverage import UnscorableImage, check_scorable
 from napari_useg.evaluation.records import RECORD_VERSION
@@ -198,10 +199,10 @@ def _every_label_a_region(labels: np.ndarray, kind: str) -> np.ndarray:
     return dense_ids(labels)[1].reshape(labels.shape) + 1
 
 
-def _hierarchy_cuts(job: ImageJob) -> tuple[list[np.ndarray], list[float], list[dict]]:
+def _hierarchy_cuts(job: ImageJob, image: np.ndarray
+                    ) -> tuple[list[np.ndarray], list[float], list[dict]]:
     """One run of the method, its hierarchy cut at the benchmark's thresholds."""
     assert job.method is not None
-    image = read_image(job.image)
     t0 = time.perf_counter()
     res = segment_hierarchy_with(image, job.method, job.options, **job.settings[0])
     spent = time.perf_counter() - t0  # the run and its hierarchy: the cost of every cut
@@ -209,6 +210,16 @@ def _hierarchy_cuts(job: ImageJob) -> tuple[list[np.ndarray], list[float], list[
     params = [{**job.settings[0], "threshold": round(float(t), 4)}
               for t in linspace_thresholds(job.hierarchy)]
     return cuts, [spent] * len(cuts), params
+
+
+def _image_for(job: ImageJob, shape: tuple[int, ...]) -> np.ndarray:
+    """The job's image, refused before any run when its size is not the annotation's."""
+    image = read_image(job.image)
+    layout = layout_shape(image, job.options.channel_axis)
+    if layout is not None and tuple(layout[:2]) != tuple(shape):
+        raise ValueError(f"{job.image} is {layout[0]}x{layout[1]} but its ground truth "
+                         f"is {shape[0]}x{shape[1]}")
+    return image
 
 
 def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -229,11 +240,11 @@ def _evaluate_image(job: ImageJob) -> tuple[dict[str, Any], dict[str, np.ndarray
     elif job.hierarchy:
         if job.method is None or len(job.settings) != 1:
             raise ValueError("a hierarchy job needs a method and exactly one setting")
-        labels_list, seconds, params_list = _hierarchy_cuts(job)
+        labels_list, seconds, params_list = _hierarchy_cuts(job, _image_for(job, shape))
     else:
         if job.method is None:
             raise ValueError("an image job needs a method or a prediction file")
-        image = read_image(job.image)
+        image = _image_for(job, shape)
         for setting in job.settings:
             t0 = time.perf_counter()
             labels = _segment(image, job.method, job.options, setting)
