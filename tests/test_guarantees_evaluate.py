@@ -151,3 +151,14 @@ def test_an_image_of_another_size_than_its_mask_is_refused_before_the_method_run
     err = capsys.readouterr().err
     assert rc == 2 and "t1.png is 16x16 but its ground truth is 12x16" in err
     assert "Traceback" not in err and ran == [(16, 16)]  # t0 only: t1 never segmented
+
+
+def test_a_dataset_method_is_not_trained_when_an_image_and_its_mask_differ_in_size(
+        data, tmp_path, capsys):
+    iio.imwrite(data / "masks" / "t1.png", np.zeros((12, 16), np.uint8))
+    out = tmp_path / "res"
+    rc = main(["evaluate", "--data", str(data), "--method", "iic", "--steps", "1",
+               "--input-size", "8", "--batch-size", "1", "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "image t1:" in err and "is 16x16 but its ground truth is 12x16" in err
+    assert not (out / "model").exists()  # refused before any training

@@ -40,6 +40,7 @@ from napari_useg.core.model import CONFIG_NAME, Model, is_model_folder, load_mod
 from napari_useg.core.options import FitOptions
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import get_method
+from napari_useg.evaluation.jobs import check_image_size
 from napari_useg.evaluation.records import write_text
 from napari_useg.evaluation.run import EvaluationConfig, EvaluationResult, run_evaluation
 from napari_useg.io.bsds import read_bsds_gt
@@ -122,6 +123,17 @@ def _annotations(kind: str, sample: Sample) -> list[np.ndarray]:
     return [read_mask(sample.annotation)]
 
 
+def _checked_image(kind: str, sample: Sample, channel_axis: int | None,
+                   image: np.ndarray | None = None) -> np.ndarray:
+    """The sample's image (read unless given), refused when its size is not its annotation's."""
+    image = read_image(sample.image) if image is None else image
+    try:
+        check_image_size(sample.image, image, channel_axis, _annotations(kind, sample)[0].shape)
+    except ValueError as exc:
+        raise ValueError(f"image {sample.id}: {exc}") from None
+    return image
+
+
 def _protocol_record(config: EvaluationConfig, options: FitOptions, model: Path | None,
                      output: str | None, mapping_on: Sequence[int] | None) -> dict[str, Any]:
     return {"data": str(Path(config.data).resolve()), "split": config.split,
@@ -195,7 +207,8 @@ def iter_dataset_protocol(config: EvaluationConfig, options: FitOptions | None =
     else:
         if config.method is None:
             raise ValueError("give a dataset-level method to train or a saved --model")
-        images = [read_image(s.image) for s in samples]
+        # every size checked before training: a mismatch found after it wastes the run
+        images = [_checked_image(ds.kind, s, options.channel_axis) for s in samples]
         snap = None
         for snap in iter_fit_with(images, config.method, options, **config.params):
             yield Progress(step=snap.step, total=snap.total, loss=snap.loss,
@@ -212,8 +225,8 @@ def iter_dataset_protocol(config: EvaluationConfig, options: FitOptions | None =
     for k, s in enumerate(samples):
         dest = pred_dir / f"{s.id}.npy"
         if not dest.is_file():
-            labels = fitted.predict(read_image(s.image), channel_axis=options.channel_axis,
-                                    output=output)
+            labels = fitted.predict(_checked_image(ds.kind, s, options.channel_axis),
+                                    channel_axis=options.channel_axis, output=output)
             with atomic_write(dest, overwrite=True) as tmp, open(tmp, "wb") as fh:
                 np.save(fh, labels)
         yield Progress(step=k + 1, total=len(samples), message=f"apply: image {s.id}")

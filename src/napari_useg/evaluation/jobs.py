@@ -212,13 +212,19 @@ def _hierarchy_cuts(job: ImageJob, image: np.ndarray
     return cuts, [spent] * len(cuts), params
 
 
+def check_image_size(path: str | os.PathLike, image: np.ndarray, channel_axis: int | None,
+                     shape: tuple[int, ...]) -> None:
+    """Refuse an image whose spatial size is not its annotation's ``shape`` (before any run)."""
+    layout = layout_shape(image, channel_axis)
+    if layout is not None and tuple(layout[:2]) != tuple(shape):
+        raise ValueError(f"{path} is {layout[0]}x{layout[1]} but its ground truth is "
+                         f"{shape[0]}x{shape[1]}")
+
+
 def _image_for(job: ImageJob, shape: tuple[int, ...]) -> np.ndarray:
     """The job's image, refused before any run when its size is not the annotation's."""
     image = read_image(job.image)
-    layout = layout_shape(image, job.options.channel_axis)
-    if layout is not None and tuple(layout[:2]) != tuple(shape):
-        raise ValueError(f"{job.image} is {layout[0]}x{layout[1]} but its ground truth "
-                         f"is {shape[0]}x{shape[1]}")
+    check_image_size(job.image, image, job.options.channel_axis, shape)
     return image
 
 
