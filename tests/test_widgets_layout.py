@@ -34,6 +34,13 @@ def visible_in_dock(button, dock_widget) -> bool:
     return native.isVisible() and visible.contains(rect)
 
 
+def inside_horizontally(widget, dock_widget) -> bool:
+    """Whether the widget's right edge lies within the dock (no control cut off on the right)."""
+    native = widget.native
+    right = native.mapTo(dock_widget, QPoint(native.width(), 0)).x()
+    return right <= dock_widget.rect().right() + 1
+
+
 def dock_at_laptop_size(make_napari_viewer, qtbot, widget_name: str, setup=None):
     viewer = make_napari_viewer(show=True)
     viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="img", rgb=True)
@@ -63,6 +70,8 @@ def test_segment_widget_run_visible_at_1366x768(make_napari_viewer, qtbot):
     widget.advanced.toggle()
     settle(qtbot)
     assert widget.advanced.body.native.isVisible()
+    for control in (widget.mode, widget.runs, widget.seed, widget.method):  # nothing cut off
+        assert inside_horizontally(control, dock), control.label
     assert (window := viewer.window._qt_window).height() == SCREEN[1], window.height()
     for name in ("inmars", "dfc", "mmt", "kmeans", "slic"):
         widget.advanced.expanded = False

@@ -151,9 +151,11 @@ class SegmentWidget(ScrollingDock):
             RunOptions, ["spatial_dims", "runs", "combine"],
             labels={"spatial_dims": "mode (2: slices, 3: volume)", "runs": "runs",
                     "combine": "combine runs"},
-            tooltips={"spatial_dims": "2: every 2-D slice alone; 3: a 3-D layer as one volume "
-                                      f"({', '.join(volume_methods)}; the layer's scale is "
-                                      "the voxel spacing)",
+            tooltips={"spatial_dims": "2: every 2-D slice (z-slice or time frame) alone, ids "
+                                      "aligned from one to the next; 3: a 3-D layer as one "
+                                      f"volume ({', '.join(volume_methods)}; the layer's scale "
+                                      "is the voxel spacing), a 4-D layer as one volume per "
+                                      "time point, ids aligned over time",
                       "runs": "1: one run. K > 1: K runs with seeds seed..seed+K-1 made one "
                               "(see 'combine runs'), and an 'agreement' Image layer shows where "
                               "they agree (1) or not: K times the time",
