@@ -35,7 +35,7 @@ from napari_useg.core.instances import instances
 from napari_useg.core.labels import sequential
 from napari_useg.core.lazy_volume import is_lazy_array, prepare_lazy_volume
 from napari_useg.core.model import load_model
-from napari_useg.core.options import FitOptions, RunOptions
+from napari_useg.core.options import FitOptions, RunOptions, options_from_keywords
 from napari_useg.core.progress import Progress
 from napari_useg.core.registry import RunContext, all_methods, get_method
 from napari_useg.core.resources import check_fits
@@ -707,8 +707,7 @@ def iter_segment_stack(stack, method: str = "kanezaki", **kwargs: Any) -> Iterat
         ``labels`` (the whole stack's), ``info["n_slices"]``, and with ``runs > 1``
         ``info["agreement"]`` (the stack's agreement map).
     """
-    names = {f.name for f in dataclasses.fields(RunOptions)}
-    options = RunOptions(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+    options = options_from_keywords(RunOptions, None, kwargs)
     return iter_segment_stack_with(stack, method, options, **kwargs)
 
 

@@ -418,9 +418,9 @@ def build_hierarchy(fine_labels: np.ndarray, features: np.ndarray, *,
         Merges in the order ``skimage.graph.merge_hierarchical`` applies them (least
         Ward cost first, the cost recomputed for the merged region's neighbours after
         each merge); heights = (normalised cost, see ``heights``) ** (1/6), made
-        non-decreasing: the
-        sixth root (the cube root of the Ward distance) spreads the heights over
-        ``[0, 1]`` so that evenly spaced thresholds give evenly spread granularities.
+        non-decreasing: the sixth root (the cube root of the Ward distance) spreads the
+        heights over ``[0, 1]`` so that evenly spaced thresholds give evenly spread
+        granularities.
     """
     fine = np.asarray(fine_labels)
     if fine.ndim not in (2, 3):

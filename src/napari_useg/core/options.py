@@ -25,14 +25,15 @@ import dataclasses
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from napari_useg.core.device import resolve_device
 
-__all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "check_seed",
+__all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "options_from_keywords",
+           "check_seed",
            "check_count", "check_spacing", "NORMALISATIONS", "RESULTS", "COMBINE", "SEGMENT_ONLY",
            "MAX_RUNS"]
 
@@ -350,3 +351,23 @@ class FitOptions(RunOptions):
             raise ValueError(f"checkpoint_every must be a positive integer, got "
                              f"{self.checkpoint_every!r}") from None
         object.__setattr__(self, "checkpoint_every", every)
+
+
+Opts = TypeVar("Opts", bound=RunOptions)
+
+
+def options_from_keywords(cls: type[Opts], options: Opts | None,
+                          kwargs: dict[str, Any]) -> Opts:
+    """Build run options from ``options`` and the option keywords in ``kwargs``.
+
+    The keywords named like a field of ``cls`` (``seed``, ``device``, ``preset``...) are
+    removed from ``kwargs`` (what is left are method parameters) and applied over
+    ``options`` (or the declared defaults); building the options checks every value.
+    """
+    names = {f.name for f in fields(cls)}
+    given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    if options is None:
+        return cls(**given)
+    if not isinstance(options, cls):
+        raise TypeError(f"options must be a {cls.__name__}, got {type(options).__name__}")
+    return options.replace(**given) if given else options

@@ -123,10 +123,9 @@ def _annotations(kind: str, sample: Sample) -> list[np.ndarray]:
     return [read_mask(sample.annotation)]
 
 
-def _checked_image(kind: str, sample: Sample, channel_axis: int | None,
-                   image: np.ndarray | None = None) -> np.ndarray:
-    """The sample's image (read unless given), refused when its size is not its annotation's."""
-    image = read_image(sample.image) if image is None else image
+def _checked_image(kind: str, sample: Sample, channel_axis: int | None) -> np.ndarray:
+    """The sample's image, refused when its size is not its annotation's."""
+    image = read_image(sample.image)
     try:
         check_image_size(sample.image, image, channel_axis, _annotations(kind, sample)[0].shape)
     except ValueError as exc:

@@ -25,18 +25,15 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from napari_useg.core.align import align_to
-from napari_useg.core.options import RunOptions
+from napari_useg.core.options import options_from_keywords as run_options
 from napari_useg.core.progress import Progress
 
 __all__ = ["JobProgress", "Job", "run_options", "align_to"]
-
-Opts = TypeVar("Opts", bound=RunOptions)
-
 
 @dataclass
 class JobProgress:
@@ -123,19 +120,3 @@ class Job:
         """:meth:`iter` to the end; the result."""
         (last,) = deque(self.iter(), maxlen=1)
         return last.result
-
-
-def run_options(cls: type[Opts], options: Opts | None, kwargs: dict[str, Any]) -> Opts:
-    """Build the run options of a job from ``options`` and the option keywords in ``kwargs``.
-
-    The keywords named like a field of ``cls`` (``seed``, ``device``, ``preset``...) are
-    removed from ``kwargs`` (what is left are method parameters) and applied over
-    ``options`` (or the declared defaults); building the options checks every value.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}
-    given = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-    if options is None:
-        return cls(**given)
-    if not isinstance(options, cls):
-        raise TypeError(f"options must be a {cls.__name__}, got {type(options).__name__}")
-    return options.replace(**given) if given else options

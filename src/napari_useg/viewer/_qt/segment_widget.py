@@ -303,7 +303,7 @@ class SegmentWidget(ScrollingDock):
 
     def _spatial_dims(self) -> int:
         """The mode control's value: 2 (slice by slice) or 3 (volumes)."""
-        return int(self.mode.value) if hasattr(self, "mode") else 2
+        return int(self.mode.value)
 
     def _update_reading(self, *_: Any) -> None:
         """Say how the image will be read (channels or slices), before Run."""
