@@ -322,6 +322,27 @@ def test_large_images_one_task_per_tile_into_zarr(client2, over_model, tmp_path)
         assert chk.state == "complete"
 
 
+def test_a_tiled_image_keeps_its_warning_in_the_record_once(client2, over_model, tmp_path):
+    """A large image predicted tile by tile: the model's value warning is in its record, once."""
+    import napari_useg
+
+    model, path = over_model
+    warned = napari_useg.load_model(path)
+    warned.training = {"value_range": {"lo": [0, 0, 0], "hi": [255, 255, 255],
+                                       "dtype": "uint8"}}
+    warned.save(tmp_path / "m")
+    d = tmp_path / "in"
+    d.mkdir()
+    tifffile.imwrite(d / "big.tif", _ramps(60, 70, np.uint16, 13))  # memory-mapped: checked
+    out = tmp_path / "out"
+    s = batch.run(d, model=tmp_path / "m", out_dir=out, client=client2, device="cpu",
+                  model_output="over", tile_size=32, tile_tasks_above=100)
+    rec = json.loads((out / "big_labels.json").read_text())
+    assert s.succeeded == 1 and rec["tiles"]["tasks"] == 6
+    assert len(rec["warnings"]) == 1 and "far outside the training range" in rec["warnings"][0]
+    assert f"warning: {d / 'big.tif'}: this iic model" in str(s)
+
+
 def test_zarr_format_for_a_per_image_method(client2, folder, tmp_path):
     """--format zarr for any method; auto accepts either format; tif replaces with overwrite."""
     import zarr

@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,13 @@ from napari_useg.batch.outputs import (
     partial_path,
     remove_other_format,
 )
-from napari_useg.batch.records import RECORD_FORMAT, input_fingerprint, tree_sha256, write_record
+from napari_useg.batch.records import (
+    RECORD_FORMAT,
+    input_fingerprint,
+    tree_sha256,
+    warning_texts,
+    write_record,
+)
 from napari_useg.core.device import resolve_device
 from napari_useg.core.image import channels_last
 from napari_useg.core.tiling import read_window, round_up, tile_windows
@@ -290,7 +297,11 @@ def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
     started = now()
     place_model(model, job.config["device"])
     fingerprint = input_fingerprint(job.image)
-    with dask.config.set(scheduler="synchronous"):
+    # the image's warnings (a 4th channel kept as data, values far from the training
+    # range) are given here once, kept for the record; the tile tasks do not repeat them
+    with (dask.config.set(scheduler="synchronous"),
+          warnings.catch_warnings(record=True) as caught):
+        warnings.simplefilter("always", UserWarning)
         arr = _source_view(job, model)
         if tuple(int(s) for s in arr.shape[:2]) != grid.shape:
             raise ValueError(f"{job.image} is {tuple(arr.shape[:2])} pixels, planned as "
@@ -304,7 +315,8 @@ def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
             "source": str(job.image), "model": cfg["model"]["path"]}
     _create_partial(Path(job.labels), grid.shape, grid.tile, dtype, meta)
     return {"normalise": normalise, "input": fingerprint, "started": started,
-            "prepare_s": time.perf_counter() - t0, "dtype": str(dtype)}
+            "prepare_s": time.perf_counter() - t0, "dtype": str(dtype),
+            "warnings": warning_texts(caught)}
 
 
 def predict_tile(item: tuple[BatchJob, tuple[int, ...]], prep: dict[str, Any],
@@ -314,7 +326,8 @@ def predict_tile(item: tuple[BatchJob, tuple[int, ...]], prep: dict[str, Any],
     place_model(model, job.config["device"])
     output = job.config["model"]["output"]
     t0 = time.perf_counter()
-    with dask.config.set(scheduler="synchronous"):
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # given once by prepare_tiled
         raw = read_window(_source_view(job, model), wy0, wy1, wx0, wx1)
     t1 = time.perf_counter()
     win = prep["normalise"](raw)
@@ -359,6 +372,8 @@ def finish_tiled(job: BatchJob, grid: TileGrid, prep: dict[str, Any],
         "prepare_s": round(prep["prepare_s"], 4),
         "started": prep["started"], "finished": now(), "environment": env,
     }
+    if prep.get("warnings"):
+        record["warnings"] = prep["warnings"]
     write_record(job.record, record, overwrite=True)
     return record
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = [
     "input_fingerprint",
     "read_record",
     "write_record",
+    "warning_texts",
     "labels_header",
     "zarr_header",
     "labels_sha256",
@@ -119,6 +121,16 @@ def write_record(path: str | os.PathLike, record: dict[str, Any], *,
     with atomic_write(path, overwrite=overwrite, suffix=".json") as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The distinct messages of warnings caught while an image was processed, for its record.
+
+    A ``UserWarning`` is its message alone; other categories are prefixed with their name.
+    """
+    texts = (f"{'' if issubclass(w.category, UserWarning) else w.category.__name__ + ': '}"
+             f"{w.message}" for w in caught)
+    return list(dict.fromkeys(texts))
 
 
 def labels_sha256(path: str | os.PathLike) -> str:

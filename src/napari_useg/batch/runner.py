@@ -62,6 +62,7 @@ from napari_useg.batch.records import (
     input_fingerprint,
     is_batch_output,
     labels_sha256,
+    warning_texts,
     write_record,
 )
 from napari_useg.core.model import WEIGHTS_NAME, Model, load_model
@@ -75,11 +76,6 @@ __all__ = ["ImageResult", "Summary", "run", "segment_file", "SUMMARY_NAME"]
 
 #: Summary of the last run, written in the output folder.
 SUMMARY_NAME = "batch_summary.json"
-
-
-def _warning_text(w: warnings.WarningMessage) -> str:
-    kind = "" if issubclass(w.category, UserWarning) else f"{w.category.__name__}: "
-    return f"{kind}{w.message}"
 
 
 def _error(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
@@ -155,7 +151,7 @@ def segment_file(job: BatchJob, model: Any = None) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
             record["status"] = "error"
             record["error"] = _error(exc)
-    found = list(dict.fromkeys(_warning_text(w) for w in caught))
+    found = warning_texts(caught)
     if found:
         record["warnings"] = found
     record.update({k: round(v, 4) for k, v in timings.items()})
