@@ -47,3 +47,37 @@ def test_slic_number_of_segments_follows_the_request():
     # SLIC merges superpixels inside flat regions, so fewer than asked, never more than 2x
     assert counts[0] < counts[1] <= 128
     assert counts[1] >= 16
+
+
+def _discs(shape, centres, radius):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    mask = np.zeros(shape, bool)
+    for cy, cx in centres:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
+    return mask
+
+
+def test_otsu_finds_dark_nuclei_on_a_light_background():
+    """Brightfield or stained tissue: dark objects, found with the default polarity."""
+    centres = [(20, 20), (20, 70), (70, 30), (70, 75)]
+    nuclei = _discs((96, 96), centres, 8)
+    img = np.where(nuclei, 60, 200).astype(np.uint8)
+    auto = segment(img, "otsu", min_object_size=4, result="instances")
+    assert auto.max() == 4 and np.mean((auto > 0) == nuclei) > 0.99
+    # taken as bright objects, the light background is the one object
+    bright = segment(img, "otsu", polarity="bright", min_object_size=4)
+    assert len(np.unique(bright)) == 2 and bright[0, 0] == bright[50, 50] != bright[20, 20]
+    assert np.array_equal(segment(img, "otsu", polarity="dark", min_object_size=4),
+                          segment(img, "otsu", min_object_size=4))
+
+
+def test_otsu_background_subtraction_evens_out_uneven_illumination():
+    """A ramp of illumination: one threshold misses the dim side's nuclei without it."""
+    centres = [(30, 20), (30, 100), (95, 40), (95, 110)]
+    nuclei = _discs((128, 128), centres, 6)
+    ramp = np.mgrid[:128, :128][1] / 128 * 100
+    img = np.clip(ramp + 70 * nuclei, 0, 255).astype(np.uint8)
+    plain = segment(img, "otsu", min_object_size=4, result="instances")
+    assert hungarian_accuracy(plain > 0, nuclei) < 0.6  # the bright side's background is in
+    flat = segment(img, "otsu", preset="background", min_object_size=4, result="instances")
+    assert flat.max() == 4 and np.mean((flat > 0) == nuclei) > 0.99

@@ -73,7 +73,7 @@ def test_segment_widget_run_visible_at_1366x768(make_napari_viewer, qtbot):
     for control in (widget.mode, widget.runs, widget.seed, widget.method):  # nothing cut off
         assert inside_horizontally(control, dock), control.label
     assert (window := viewer.window._qt_window).height() == SCREEN[1], window.height()
-    for name in ("inmars", "dfc", "mmt", "kmeans", "slic"):
+    for name in ("inmars", "dfc", "mmt", "kmeans", "slic", "otsu"):
         widget.advanced.expanded = False
         widget.method.value = name
         settle(qtbot, 50)

@@ -83,6 +83,16 @@ def test_docks_and_builds_controls_from_declarations(make_napari_viewer, fake_me
         for preset in m.presets:
             widget.preset.value = preset
             assert widget.param_values() == m.defaults(preset)
+    # a method none of whose presets is the default starts on, and returns to, the defaults
+    widget.method.value = "kmeans"
+    widget.method.value = "otsu"
+    assert widget.preset.value == "(defaults)" and list(widget.preset.choices) == [
+        "(defaults)", "watershed", "background"]
+    assert widget.param_values() == methods["otsu"].defaults(None)
+    widget.preset.value = "watershed"
+    assert widget.param_values()["watershed"] is True
+    widget.preset.value = "(defaults)"
+    assert widget.param_values() == methods["otsu"].defaults(None)
     from napari_useg import available_devices
 
     assert list(widget.device.choices) == available_devices()

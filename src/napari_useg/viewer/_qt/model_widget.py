@@ -51,7 +51,12 @@ from napari_useg.viewer._qt.layout import (
     wrapping,
 )
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
-from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
+from napari_useg.viewer._qt.run_controls import (
+    NO_PRESET,
+    RunControls,
+    axis_choices,
+    preset_choices,
+)
 from napari_useg.viewer._qt.worker import JobWorker
 from napari_useg.viewer.jobs import Job, JobProgress
 from napari_useg.viewer.model_jobs import (
@@ -297,7 +302,7 @@ class ModelWidget(ScrollingDock):
 
     def _preset_choices(self, _widget: Any = None) -> list[str]:
         m = self.current_method
-        return list(m.presets) if m is not None and m.presets else [NO_PRESET]
+        return preset_choices(m)
 
     def _output_choices(self, _widget: Any = None) -> list[str]:
         model = getattr(self, "model", None)
@@ -331,17 +336,17 @@ class ModelWidget(ScrollingDock):
         self.summary.tooltip = m.reference
         with self.preset.changed.blocked():
             self.preset.reset_choices()
-            if m.default_preset is not None:
-                self.preset.value = m.default_preset
+            self.preset.value = m.default_preset or NO_PRESET
         self.preset.enabled = bool(m.presets)
         values = m.defaults(m.default_preset)
         self.params.set(m.param_infos, values)
 
     def _apply_preset(self, *_: Any) -> None:
         m = self.current_method
-        if m is None or self.preset.value not in m.presets:
+        preset = None if self.preset.value == NO_PRESET else self.preset.value
+        if m is None or (preset is not None and preset not in m.presets):
             return
-        values = m.defaults(self.preset.value)
+        values = m.defaults(preset)
         for w in self.params:
             w.value = values[w.name]
 

@@ -19,11 +19,12 @@ from magicgui.widgets.bases import ValueWidget
 from napari_useg.core.device import available_devices
 from napari_useg.core.options import MAX_RUNS, OptionInfo, RunOptions, option_infos
 
-__all__ = ["RunControls", "NO_AXIS", "NO_PRESET", "axis_choices"]
+__all__ = ["RunControls", "NO_AXIS", "NO_PRESET", "axis_choices", "preset_choices"]
 
 #: The channel-axis choice meaning "no channel axis" (``None``).
 NO_AXIS = "none"
-#: The preset choice of a method without presets (``None``).
+#: The preset choice meaning "the declared defaults" (``None``): a method's only choice when
+#: it has no presets, its first when none of its presets is the default.
 NO_PRESET = "(defaults)"
 
 #: Ranges of the integer options' spin boxes (the values are checked by the options).
@@ -31,6 +32,19 @@ _RANGES = {"seed": (0, 2**31 - 1), "preview_every": (0, 10000),
            "checkpoint_every": (1, 100000), "runs": (1, MAX_RUNS)}
 #: Options whose choices depend on the widget's state (the method, the layers).
 _DYNAMIC = ("preset", "channel_axis")
+
+
+def preset_choices(method: Any) -> list[str]:
+    """A method's preset choices: its presets, after :data:`NO_PRESET` if none is the default.
+
+    A method whose presets are all variants (``otsu``: ``watershed``, ``background``) runs
+    with none by default; offering only its presets would show the first one chosen while
+    the controls hold the declared defaults.
+    """
+    if method is None or not method.presets:
+        return [NO_PRESET]
+    first = [] if method.default_preset is not None else [NO_PRESET]
+    return first + list(method.presets)
 
 
 def axis_choices(layer: Any) -> list[tuple[str, Any]]:

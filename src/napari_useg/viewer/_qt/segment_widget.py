@@ -38,7 +38,12 @@ from napari_useg.viewer._qt.layout import (
     wrapping,
 )
 from napari_useg.viewer._qt.overwrite_dialog import ask_overwrite_dialog
-from napari_useg.viewer._qt.run_controls import NO_PRESET, RunControls, axis_choices
+from napari_useg.viewer._qt.run_controls import (
+    NO_PRESET,
+    RunControls,
+    axis_choices,
+    preset_choices,
+)
 from napari_useg.viewer._qt.worker import JobWorker
 from napari_useg.viewer.granularity import granularity_range, recut
 from napari_useg.viewer.jobs import JobProgress
@@ -267,7 +272,7 @@ class SegmentWidget(ScrollingDock):
 
     def _preset_choices(self, _widget: Any = None) -> list[str]:
         m = self.current_method
-        return list(m.presets) if m.presets else [NO_PRESET]
+        return preset_choices(m)
 
     @property
     def current_method(self) -> Method:
@@ -345,8 +350,7 @@ class SegmentWidget(ScrollingDock):
         self.summary.tooltip = m.reference
         with self.preset.changed.blocked():
             self.preset.reset_choices()
-            if m.default_preset is not None:
-                self.preset.value = m.default_preset
+            self.preset.value = m.default_preset or NO_PRESET
         self.preset.enabled = bool(m.presets)
         self.device.enabled = m.uses_torch
         values = m.defaults(m.default_preset)
