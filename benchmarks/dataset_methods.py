@@ -92,8 +92,12 @@ def scores(preds: list[np.ndarray], masks: list[np.ndarray], k: int,
     }
 
 
-def per_image(method: str, images, names, out: Path, k: int, params: dict) -> list[np.ndarray]:
-    """Labels of a per-image method (cached in OUT/labels)."""
+def per_image(method: str, images, names, out: Path, k: int, params: dict,
+              preset: str | None = None) -> list[np.ndarray]:
+    """Labels of a per-image method (cached in OUT/labels).
+
+    ``otsu`` gives one label per object: its labels are scored as object / background.
+    """
     preds = []
     lab_dir = out / "labels"
     lab_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +109,11 @@ def per_image(method: str, images, names, out: Path, k: int, params: dict) -> li
         kw = dict(params)
         if method == "kmeans":
             kw.setdefault("n_clusters", k)
-        lab = napari_useg.segment(im, method, seed=0, device="cpu", **kw)
+        if method == "otsu":
+            objects = napari_useg.segment(im, method, preset=preset, result="instances", **kw)
+            lab = (objects > 0).astype(np.int32) + 1
+        else:
+            lab = napari_useg.segment(im, method, preset=preset, seed=0, device="cpu", **kw)
         np.save(f, lab)
         preds.append(lab)
     return preds
@@ -222,8 +230,11 @@ def main() -> None:
         step_cost()
         return
     ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
-    ap.add_argument("--method", required=True, help="iic, inmars, kmeans or felzenszwalb")
-    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--method", required=True,
+                    help="iic, inmars, or a per-image method (kmeans, felzenszwalb, otsu)")
+    ap.add_argument("--preset", default=None,
+                    help="the method's preset (default: fast for iic and inmars, else the "
+                         "method's default)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -239,6 +250,8 @@ def main() -> None:
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")
     args = ap.parse_args()
+    if args.preset is None and args.method in ("iic", "inmars"):
+        args.preset = "fast"
     torch.set_num_threads(args.threads)
     root = Path(args.data)
     if not (root / DATASETS[args.dataset][0]).is_dir():
@@ -296,7 +309,7 @@ def main() -> None:
         result["predict_seconds"] = round(time.perf_counter() - t1, 1)
         del method
     else:
-        preds = per_image(args.method, images, names, out, k, params)
+        preds = per_image(args.method, images, names, out, k, params, args.preset)
         result[args.method] = scores(preds, masks, k, ignore)
         result["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))

@@ -6,9 +6,9 @@ k-means labels of the same set (``OUT/labels`` of a ``--method kmeans`` run), an
 1. per image: the image group of the set's manifest, the foreground fraction, the
    Hungarian accuracy of k-means and of the model's argmax;
 2. the mean per group (e.g. fluorescence, brightfield, stained tissue);
-3. two refinements of the model's class probabilities by the image's values, scored per
-   image and pooled (one mapping for the set), as diagnostics of what the network's
-   classes miss:
+3. refinements of the model's class probabilities per image (two by the image's values,
+   one by the probabilities alone), scored per image and pooled (one mapping for the
+   set), as diagnostics of what the network's classes miss:
 
    * ``em W``: per image, a Gaussian per class (one diagonal covariance shared by the
      classes) over 3x3-window means of the channels, fitted by EM with the network's
@@ -16,7 +16,9 @@ k-means labels of the same set (``OUT/labels`` of a ``--method kmeans`` run), an
      intensity clustering started from the network's classes (k-means-like);
    * ``band D``: pixels farther than ``D`` pixels from the network's label boundary keep
      their class; the others take the class whose Gaussian (fitted on those interior
-     pixels) is nearest: a sharper boundary, the classes' extent otherwise unchanged.
+     pixels) is nearest: a sharper boundary, the classes' extent otherwise unchanged;
+   * ``--recluster``: per image, k-means on the network's log-probabilities started from
+     its argmax classes (a per-image threshold on the network's own output, for ``k = 2``).
 
     OMP_NUM_THREADS=1 python benchmarks/dataset_refinement.py --dataset microscopy \\
         --model bench_out/ds/base_micro_iic/model --kmeans bench_out/ds/micro_kmeans/labels
@@ -100,6 +102,21 @@ def band_refine(x: np.ndarray, p: np.ndarray, band: int) -> np.ndarray:
     return out.reshape(lab.shape)
 
 
+def recluster(p: np.ndarray, iters: int = 20) -> np.ndarray:
+    """Per image, k-means on the network's log-probabilities started from its classes."""
+    k = p.shape[0]
+    f = np.log(np.clip(p.reshape(k, -1).T, 1e-6, 1.0)).astype(np.float64)
+    lab = p.reshape(k, -1).argmax(0)
+    for _ in range(iters):
+        mu = np.array([f[lab == c].mean(0) if (lab == c).any() else np.full(k, np.inf)
+                       for c in range(k)])
+        new = (((f[:, None, :] - mu[None]) ** 2).sum(-1)).argmin(1)
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    return lab.reshape(p.shape[1:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", choices=sorted(DATASETS), required=True)
@@ -108,6 +125,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--em", default="1,0.2,0.05", help="comma-separated prior weights W")
     ap.add_argument("--bands", default="4,8", help="comma-separated band widths D")
+    ap.add_argument("--recluster", action="store_true",
+                    help="also per-image k-means on the log-probabilities")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(args.data)
@@ -140,6 +159,8 @@ def main() -> None:
              for w in args.em.split(",") if w]
     rows += [(f"band {d}", [band_refine(x, p, int(d)) for x, p in probs])
              for d in args.bands.split(",") if d]
+    if args.recluster:
+        rows.append(("recluster", [recluster(p) for _, p in probs]))
     names_g = sorted(per_group)
     print("\n| labels | Hungarian / image | Hungarian pooled | "
           + " | ".join(names_g) + " |\n|---|---|---|" + "---|" * len(names_g))

@@ -15,8 +15,17 @@ import torch
 
 from napari_useg.core.atomic import atomic_write
 
-__all__ = ["CropSampler", "Checkpoint", "fingerprint", "run_params", "resume", "save_state",
-           "rng_state", "set_rng_state"]
+__all__ = ["CropSampler", "Checkpoint", "fingerprint", "renumber_crop", "run_params", "resume",
+           "save_state", "rng_state", "set_rng_state"]
+
+
+def renumber_crop(sp: np.ndarray, offset: int) -> tuple[np.ndarray, int]:
+    """A crop's superpixel ids renumbered ``offset .. offset + n - 1`` (``-1`` kept); and ``n``."""
+    valid = sp >= 0
+    uniq, inv = np.unique(sp[valid], return_inverse=True)
+    out = np.full(sp.shape, -1, dtype=np.int64)
+    out[valid] = inv + offset
+    return out, len(uniq)
 
 
 class CropSampler:
@@ -76,12 +85,8 @@ class CropSampler:
             x = int(rng.integers(0, im.shape[1] - s + 1))
             crops.append(im[y:y + s, x:x + s])
             if self.sps is not None:
-                sp = self.sps[i][y:y + s, x:x + s]
-                valid = sp >= 0
-                uniq, inv = np.unique(sp[valid], return_inverse=True)
-                out = np.full(sp.shape, -1, dtype=np.int64)
-                out[valid] = inv + offset
-                offset += len(uniq)
+                out, n = renumber_crop(self.sps[i][y:y + s, x:x + s], offset)
+                offset += n
                 sps.append(out)
         x_np = np.stack(crops).transpose(0, 3, 1, 2)
         xt = torch.from_numpy(np.ascontiguousarray(x_np))
