@@ -89,6 +89,7 @@ def test_docks_and_builds_controls_from_declarations(make_napari_viewer, fake_me
     assert widget.preset.value == "(defaults)" and list(widget.preset.choices) == [
         "(defaults)", "watershed", "background"]
     assert widget.param_values() == methods["otsu"].defaults(None)
+    assert widget.params.key_names == ["polarity", "background"]  # what users set first
     widget.preset.value = "watershed"
     assert widget.param_values()["watershed"] is True
     widget.preset.value = "(defaults)"

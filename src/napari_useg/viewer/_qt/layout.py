@@ -28,10 +28,11 @@ __all__ = ["KEY_PARAMS", "Collapsible", "ParamPanel", "ScrollingDock", "compact"
            "wrapping"]
 
 #: Parameters shown above the "advanced" section, when a method declares them: the number
-#: of clusters or segments, the iteration budget and the granularity knob (in this order).
+#: of clusters or segments, the iteration budget and the granularity knob (in this order);
+#: for a threshold, which objects and the background subtraction.
 KEY_PARAMS: tuple[str, ...] = (
     "n_clusters", "n_segments", "scale", "max_iter", "epochs", "steps", "min_labels", "mu",
-    "alpha", "n_superpixels", "window",
+    "alpha", "n_superpixels", "window", "polarity", "background",
 )
 #: At most this many key parameters on top (the rest go to the advanced section).
 MAX_KEY = 4
