@@ -15,6 +15,9 @@ docs/benchmarks.md, "Dataset-level methods"):
 * ``--structure-crops``: training crops are drawn where the image differs from its
   median (a crop's chance is proportional to its summed ``|x - median|``), instead of
   uniformly; ``--structure-share S`` draws that way only a share ``S`` of the crops.
+  Every position is weighted here; InMARS's ``crop_placement="structure"`` (its ``fast``
+  preset since these measurements) weights positions on an 8-pixel grid instead, and this
+  option replaces it.
 
     OMP_NUM_THREADS=1 python benchmarks/dataset_variants.py --flatten 41 \\
         --dataset microscopy --method iic --param steps=400 --outputs main --out OUT
@@ -66,7 +69,7 @@ def structure_sampler(share: float) -> None:
     """Make :class:`napari_useg.nn.training.CropSampler` draw crops where structure is."""
     base_init = training.CropSampler.__init__
 
-    def init(self, images, size, superpixels=None):
+    def init(self, images, size, superpixels=None, **_placement):
         base_init(self, images, size, superpixels)
         s = self.size
         self.cdf = []

@@ -140,3 +140,53 @@ def test_tiny_training_separates_two_textures():
 def test_bad_parameters_raise_before_training():
     with pytest.raises(ValueError, match="divisible"):
         fit([np.zeros((32, 32), np.uint8)], "inmars", depth=3, input_size=20)
+
+
+def _one_object(h=200, w=300):
+    """A dark image with one bright object in a corner, as a nucleus on its background."""
+    im = np.zeros((h, w, 1), np.float32)
+    im[150:180, 250:290] = 1.0
+    return im
+
+
+def _hits(sampler, n=300, seed=0):
+    """Share of crops (top-left corners from the sampler) that overlap the object."""
+    rng = np.random.default_rng(seed)
+    s = sampler.size
+    corners = [sampler._position(rng, 0) for _ in range(n)]
+    return np.mean([y < 180 and y + s > 150 and x < 290 and x + s > 250 for y, x in corners])
+
+
+def test_structure_placement_puts_crops_on_the_objects():
+    """'structure' crops hold the lone object nearly always; uniform ones rarely."""
+    from napari_useg.nn.training import CropSampler, structure_weights
+
+    im = _one_object()
+    weights = structure_weights(im, 32)
+    assert weights.shape == (22, 34) and np.isclose(weights.sum(), 1.0) and (weights > 0).all()
+    assert _hits(CropSampler([im], 32, placement="structure")) > 0.95
+    assert _hits(CropSampler([im], 32)) < 0.15  # about 7% of the positions overlap it
+    a, b = (CropSampler([im], 32, placement="structure").sample(np.random.default_rng(3), 4)[0]
+            for _ in range(2))
+    assert torch.equal(a, b)  # same seed, same crops
+    with pytest.raises(ValueError, match="placement"):
+        CropSampler([im], 32, placement="edges")
+
+
+def test_structure_placement_keeps_superpixels_with_their_crops():
+    from napari_useg.nn.training import CropSampler
+
+    im = _one_object(64, 64)
+    sp = np.arange(64 * 64).reshape(64, 64) // 8
+    x, ids, n = CropSampler([im], 16, [sp], placement="structure").sample(
+        np.random.default_rng(0), 3)
+    assert x.shape == (3, 1, 16, 16) and ids.shape == (3, 16, 16)
+    assert sorted(np.unique(ids.numpy())) == list(range(n))  # unique in the batch
+
+
+def test_fast_preset_places_crops_by_structure_paper_uniformly():
+    from napari_useg.core.registry import get_method
+
+    m = get_method("inmars")
+    assert m.defaults("fast")["crop_placement"] == "structure"
+    assert m.defaults("paper")["crop_placement"] == "uniform"

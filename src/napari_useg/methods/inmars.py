@@ -48,7 +48,11 @@ Outputs (variants of the paper, chosen at prediction time)
 
 ``backbone_weight`` (not in the paper, 0 in the paper preset) adds the same MI
 loss on the superpixel means of the backbone maps, which keeps InMARS-b
-meaningful when the RWE head has FC layers.
+meaningful when the RWE head has FC layers. ``crop_placement="structure"`` (not in the
+paper, ``uniform`` in the paper preset, ``structure`` in ``fast``) places training crops
+where an image differs from its median (:func:`napari_useg.nn.training.structure_weights`):
+on nuclei collections, where nuclei are a tenth of the pixels, crops of plain background
+otherwise dominate the batches (measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -74,7 +78,14 @@ from napari_useg.nn.feature_net import seeded
 from napari_useg.nn.hourglass import StackedHourglass
 from napari_useg.nn.mi_loss import kl_consistency, mi_loss
 from napari_useg.nn.region_embedding import RWE_MODES, RegionEmbedding
-from napari_useg.nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
+from napari_useg.nn.training import (
+    CROP_PLACEMENTS,
+    Checkpoint,
+    CropSampler,
+    fingerprint,
+    resume,
+    save_state,
+)
 from napari_useg.nn.training import run_params as _run_params
 from napari_useg.nn.unet import UNet
 from napari_useg.nn.vat import bn_frozen, relative_radius, vat_perturbation
@@ -136,6 +147,11 @@ class InMARSParams:
                                          "backbone maps (not in the paper)", low=0.0, high=100.0)
     output: str = param("multiscale", "default prediction: region (InMARS), backbone "
                                       "(InMARS-b), multiscale (InMARS+)", choices=OUTPUTS)
+    crop_placement: str = param("uniform", "where training crops fall in an image: 'uniform' "
+                                           "(the paper) or 'structure' (more often where it "
+                                           "differs from its median: objects rather than "
+                                           "plain background; not in the paper)",
+                                choices=CROP_PLACEMENTS)
 
     def check(self) -> None:
         """Cross-parameter checks."""
@@ -165,6 +181,7 @@ PRESETS = {
         "vat_radius": "absolute",
         "backbone_weight": 0.5,
         "output": "region",
+        "crop_placement": "structure",
     },
 }
 
@@ -282,7 +299,8 @@ def fit(images: list[PreparedImage], p: InMARSParams, ctx: RunContext) -> Iterat
         h, w = im.shape
         n = _n_segments(p.density, h * w, p.input_size)
         sps.append(slic_superpixels(im.data, n, p.compactness, rgb and n_ch == 3))
-    sampler = CropSampler([im.data for im in images], p.input_size, sps)
+    sampler = CropSampler([im.data for im in images], p.input_size, sps,
+                          placement=p.crop_placement)
     spe = sampler.steps_per_epoch(p.batch_size)
     total = p.steps if p.steps > 0 else p.epochs * spe
     with seeded(ctx.seed):

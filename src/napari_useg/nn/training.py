@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 
 from napari_useg.core.atomic import atomic_write
 
-__all__ = ["CropSampler", "Checkpoint", "fingerprint", "renumber_crop", "run_params", "resume",
-           "save_state", "rng_state", "set_rng_state"]
+__all__ = ["CropSampler", "CROP_PLACEMENTS", "Checkpoint", "fingerprint", "renumber_crop",
+           "run_params", "resume", "save_state", "rng_state", "set_rng_state",
+           "structure_weights"]
 
 
 def renumber_crop(sp: np.ndarray, offset: int) -> tuple[np.ndarray, int]:
@@ -28,11 +30,43 @@ def renumber_crop(sp: np.ndarray, offset: int) -> tuple[np.ndarray, int]:
     return out, len(uniq)
 
 
+#: How :class:`CropSampler` places crops in an image.
+CROP_PLACEMENTS = ("uniform", "structure")
+#: Grid step (pixels) of the crop positions weighted by ``placement="structure"``.
+STRUCTURE_GRID = 8
+
+
+def structure_weights(image: np.ndarray, size: int, step: int = STRUCTURE_GRID) -> np.ndarray:
+    """Weights of the crop positions of ``image`` on a grid of ``step`` pixels.
+
+    The weight of the ``size`` x ``size`` crop whose top-left corner is ``(y, x)`` is the
+    mean of ``|g - median(g)|`` over it, ``g`` the image's channel mean: crops holding
+    what differs from the image's background weigh more (nuclei on a dark or light
+    background, fields and roads in a tile), crops of plain background weigh little.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(ceil((H - size + 1) / step), ceil((W - size + 1) / step))``
+        weights, all positive, summing to 1.
+    """
+    g = image.mean(axis=-1, dtype=np.float32)
+    d = np.abs(g - np.median(g))
+    # mean over the crop starting at each pixel: a box filter anchored at its corner
+    c = ndi.uniform_filter(d, size=size, mode="constant", origin=-(size // 2))
+    c = c[: g.shape[0] - size + 1: step, : g.shape[1] - size + 1: step].astype(np.float64)
+    c = np.clip(c, 0.0, None) + 1e-6 * (float(c.max(initial=0.0)) + 1e-12)
+    return c / c.sum()
+
+
 class CropSampler:
     """Random square crops from a collection of ``(H, W, C)`` float images.
 
     Each crop picks an image with probability proportional to its area (every
-    pixel is equally likely to be seen) and a uniform position in it. Images
+    pixel is equally likely to be seen) and a position in it: uniform, or with
+    ``placement="structure"`` a cell of an 8-pixel grid of positions drawn by
+    :func:`structure_weights` (then a uniform offset inside the cell), so that crops
+    hold the image's objects more often than its plain background. Images
     smaller than the crop are mirror-padded once (their superpixel maps get
     ``-1``, i.e. ignored). With ``superpixels`` given, each crop's superpixel
     ids are renumbered ``0..n-1`` and offset so they are unique in the batch.
@@ -45,11 +79,17 @@ class CropSampler:
         Crop side.
     superpixels : list of numpy.ndarray, optional
         Integer id maps ``(H, W)`` matching ``images``.
+    placement : {"uniform", "structure"}
+        Where crops are placed in an image.
     """
 
     def __init__(self, images: list[np.ndarray], size: int,
-                 superpixels: list[np.ndarray] | None = None) -> None:
+                 superpixels: list[np.ndarray] | None = None, *,
+                 placement: str = "uniform") -> None:
+        if placement not in CROP_PLACEMENTS:
+            raise ValueError(f"placement must be one of {CROP_PLACEMENTS}, got {placement!r}")
         self.size = int(size)
+        self.placement = placement
         self.images: list[np.ndarray] = []
         self.sps: list[np.ndarray] | None = [] if superpixels is not None else None
         for i, im in enumerate(images):
@@ -67,6 +107,23 @@ class CropSampler:
         areas = np.array([im.shape[0] * im.shape[1] for im in images], dtype=np.float64)
         self.total_area = float(areas.sum())
         self.prob = areas / areas.sum()
+        # per image: the grid's width and the cumulative weights of its cells
+        self.cells: list[tuple[int, np.ndarray]] | None = None
+        if placement == "structure":
+            weights = [structure_weights(im, self.size) for im in self.images]
+            self.cells = [(wt.shape[1], np.cumsum(wt.ravel())) for wt in weights]
+
+    def _position(self, rng: np.random.Generator, i: int) -> tuple[int, int]:
+        """Top-left corner of a crop in image ``i``."""
+        h, w = self.images[i].shape[:2]
+        if self.cells is None:
+            return int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
+        width, cdf = self.cells[i]
+        j = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), cdf.size - 1)
+        gy, gx = divmod(j, width)
+        y = gy * STRUCTURE_GRID + int(rng.integers(0, STRUCTURE_GRID))
+        x = gx * STRUCTURE_GRID + int(rng.integers(0, STRUCTURE_GRID))
+        return min(y, h - self.size), min(x, w - self.size)
 
     def steps_per_epoch(self, batch: int) -> int:
         """Batches needed to cover the collection's area once."""
@@ -80,10 +137,8 @@ class CropSampler:
         crops, sps = [], []
         offset = 0
         for i in which:  # loop over the batch, not over pixels
-            im = self.images[i]
-            y = int(rng.integers(0, im.shape[0] - s + 1))
-            x = int(rng.integers(0, im.shape[1] - s + 1))
-            crops.append(im[y:y + s, x:x + s])
+            y, x = self._position(rng, i)
+            crops.append(self.images[i][y:y + s, x:x + s])
             if self.sps is not None:
                 out, n = renumber_crop(self.sps[i][y:y + s, x:x + s], offset)
                 offset += n
