@@ -343,7 +343,7 @@ class ModelWidget(ScrollingDock):
 
     def _apply_preset(self, *_: Any) -> None:
         m = self.current_method
-        preset = None if self.preset.value == NO_PRESET else self.preset.value
+        preset = self.run_controls.values()["preset"]
         if m is None or (preset is not None and preset not in m.presets):
             return
         values = m.defaults(preset)
