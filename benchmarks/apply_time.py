@@ -3,12 +3,15 @@
     OMP_NUM_THREADS=1 python benchmarks/apply_time.py --size 520x696 MODEL_DIR [MODEL_DIR ...]
 
 Uses the first ``shared/microscopy`` image of that size (H x W); each model labels it with
-each of its outputs given by ``--outputs`` (default: the model's default output).
+each of its outputs given by ``--outputs`` (default: the model's default output). A model
+that refines each image's classes (``refine``) is also timed with ``refine="off"``, in the
+same process, and the ratio printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
@@ -36,13 +39,28 @@ def main() -> None:
         model = napari_useg.load_model(d, "cpu")
         outs = [o for o in args.outputs.split(",") if o] or [model.default_output]
         for o in outs:
-            model.predict(image, output=o)  # warm-up (receptive field probe)
-            times = []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                model.predict(image, output=o)
-                times.append(time.perf_counter() - t)
-            print(f"{d} ({o}): {np.median(times):.2f} s")
+            refined = model.refines(o)
+            seconds = median_seconds(model, image, o, args.repeats)
+            if not refined:
+                print(f"{d} ({o}): {seconds:.2f} s")
+                continue
+            params = model.params
+            model.params = dataclasses.replace(params, refine="off")
+            plain = median_seconds(model, image, o, args.repeats)
+            model.params = params
+            print(f"{d} ({o}): {seconds:.2f} s refined, {plain:.2f} s without the refinement "
+                  f"({seconds / plain:.2f}x)")
+
+
+def median_seconds(model, image: np.ndarray, output: str, repeats: int) -> float:
+    """Median wall time of ``repeats`` predictions, after one warm-up."""
+    model.predict(image, output=output)  # warm-up (receptive field probe)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.predict(image, output=output)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 if __name__ == "__main__":

@@ -241,12 +241,15 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="torch device for training and labelling")
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--param", action="append", default=[], help="name=value override")
-    ap.add_argument("--normalisation", default="per_image", choices=NORMALISATIONS,
+    ap.add_argument("--normalisation", default="auto", choices=NORMALISATIONS,
                     help="how the model scales raw values (napari_useg.core.fitting)")
     ap.add_argument("--groups", default="",
                     help="comma-separated prefixes of the manifest's image groups: train and "
                          "score on those images only (e.g. gray_dark for the fluorescence "
                          "images of microscopy)")
+    ap.add_argument("--model", default=None,
+                    help="label with this saved model instead of training (then --param sets "
+                         "only the prediction's refine parameters)")
     ap.add_argument("--outputs", default="",
                     help="comma-separated outputs to score (default: all of the method's)")
     args = ap.parse_args()
@@ -275,7 +278,14 @@ def main() -> None:
         method = napari_useg.get_method(args.method)
         params.setdefault("n_clusters", k)
         mdir = out / "model"
-        if mdir.exists():
+        if args.model:
+            model = napari_useg.load_model(args.model, args.device)
+            given = {kk: v for kk, v in params.items() if kk != "n_clusters"}
+            if any(not kk.startswith("refine") for kk in given):
+                raise SystemExit("with --model, --param sets only refine parameters")
+            model.params = method.build(None, {**vars(model.params), **given})
+            result["model"] = str(args.model)
+        elif mdir.exists():
             model = napari_useg.load_model(mdir, args.device)
         else:
             log = open(out / "train.log", "a")  # noqa: SIM115 - kept open during training
@@ -289,6 +299,7 @@ def main() -> None:
             model = snap.info["model"]
             model.save(mdir)
         result["train"] = model.training
+        result["normalisation_used"] = model.normalisation
         result["params_all"] = {kk: v for kk, v in vars(model.params).items()}
         t1 = time.perf_counter()
         outputs = {"iic": ["main", "over"], "inmars": ["region", "backbone", "multiscale"]}

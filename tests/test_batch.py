@@ -627,3 +627,40 @@ def test_run_options_as_keywords_or_one_object(folder, tmp_path):
 def test_public_names_resolve():
     for name in batch.__all__:
         assert getattr(batch, name) is not None
+
+
+def test_tiled_tasks_of_a_refining_model_equal_predict(client2, tmp_path):
+    """A model refining each image's classes fits the image once (first task); the tile
+    tasks then label exactly as Model.predict does on the whole image."""
+    import torch
+    import zarr
+
+    from napari_useg.core.params import build_params
+    from napari_useg.methods.iic import IICModel, IICParams
+
+    p = build_params(IICParams, {"width": 0.125, "input_size": 16, "batch_size": 2,
+                                 "n_clusters": 2, "refine": "on", "refine_background": 15})
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = IICModel(p, IICModel.build_net(p, 3, True), n_channels=3, is_rgb=True)
+    path = tmp_path / "m"
+    model.save(path)
+    d = tmp_path / "in"
+    d.mkdir()
+    image = _ramps(70, 90)
+    iio.imwrite(d / "png.png", image)
+    out = tmp_path / "out"
+    s = batch.run(d, model=path, out_dir=out, client=client2, device="cpu", tile_size=32,
+                  tile_tasks_above=1000)
+    assert s.succeeded == 1, [r.error for r in s.results]
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = model.predict(image)
+        off = IICModel(build_params(IICParams, {**vars(p), "refine": "off"}), model.net,
+                       n_channels=3, is_rgb=True).predict(image)
+    finally:
+        torch.set_num_threads(saved)
+    assert not np.array_equal(ref, off)  # the refinement changes labels here
+    z = zarr.open_array(str(out / "png_labels.zarr"), mode="r")
+    assert np.array_equal(z[:], ref)

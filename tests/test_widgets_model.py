@@ -109,11 +109,14 @@ def test_stop_keeps_exactly_the_steps_done():
     v = ViewerModel()
     a = rgb(0)
     v.add_image(a, name="a", rgb=True)
-    job = make_training("a", "inmars", viewer=v, **dict(TINY["inmars"], steps=500))
+    # (the network's own classes: gamma follows the planned total, so the weights of the
+    # two runs differ a little, and the per-image refinement would amplify that)
+    job = make_training("a", "inmars", viewer=v, **dict(TINY["inmars"], steps=500,
+                                                        refine="off"))
     model = run_until(job, lambda: job.last.step >= 3)
     assert job.last.step == 3 and job.stopped_at == 3
     assert model.training["stopped_at"] == 3 and model.training["planned_steps"] == 500
-    ref = napari_useg.fit([a], "inmars", **dict(TINY["inmars"], steps=3))
+    ref = napari_useg.fit([a], "inmars", **dict(TINY["inmars"], steps=3, refine="off"))
     np.testing.assert_array_equal(model.predict(a), ref.predict(a))
     # with a checkpoint every 2 steps, stopping after step 3 keeps the model of step 2
     job = make_training("a", "iic", viewer=v, checkpoint_every=2, **dict(TINY["iic"], steps=50))
@@ -243,7 +246,7 @@ def test_widget_normalisation_choice_reaches_the_model(make_napari_viewer, qtbot
     viewer = make_napari_viewer()
     viewer.add_image(rgb(0), name="a", rgb=True)
     widget = dock(viewer)
-    assert widget.normalisation.value == "per_image"  # the default (docs/benchmarks.md)
+    assert widget.normalisation.value == "auto"  # the default (docs/benchmarks.md)
     set_tiny(widget, "iic")
     widget.train_layers.value = [viewer.layers["a"]]
     widget.normalisation.value = "dataset"

@@ -40,7 +40,7 @@ def test_both_widgets_build_their_run_controls_from_the_declarations(make_napari
     model.seed.value = 2
     opts = model.run_controls.options()
     assert type(opts) is FitOptions
-    assert (opts.seed, opts.checkpoint_every, opts.normalisation) == (2, 1, "per_image")
+    assert (opts.seed, opts.checkpoint_every, opts.normalisation) == (2, 1, "auto")
     assert opts.preset == model.current_method.default_preset
 
 

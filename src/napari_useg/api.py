@@ -478,7 +478,7 @@ def iter_fit(
     channel_axis: int | None = None,
     seed: int = 0,
     device: str = "auto",
-    normalisation: str = "per_image",
+    normalisation: str = "auto",
     rgb: bool | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 50,
@@ -506,9 +506,13 @@ def iter_fit(
         Seed of every random choice (initialisation, crops, transforms).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
-    normalisation : {"dataset", "per_image", "per_image_dark"}
+    normalisation : {"auto", "dataset", "per_image", "per_image_dark"}
         How raw values are scaled to [0, 1] (stored in the model, see
-        :mod:`napari_useg.core.model`): ``"per_image"`` (default) stretches each
+        :mod:`napari_useg.core.model`): ``"auto"`` (default) is
+        ``"per_image_dark"`` for a collection of objects on a plain background (more
+        than half of its images mostly one plain background, see
+        :func:`~napari_useg.core.image.objects_on_background`: nuclei, cells) and
+        ``"per_image"`` otherwise; ``"per_image"`` stretches each
         image, at training and at prediction, between its own 1st and 99.8th
         percentiles per channel, whatever its dtype (measured: much better on
         collections mixing exposures or modalities, e.g. dim fluorescence with
@@ -590,7 +594,7 @@ def _fit_iter(snaps: Iterator[Progress], norm: dict[str, Any], names: list[str],
 
 def fit(images, method: str = "iic", *, preset: str | None = None,
         channel_axis: int | None = None, seed: int = 0, device: str = "auto",
-        normalisation: str = "per_image", rgb: bool | None = None,
+        normalisation: str = "auto", rgb: bool | None = None,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 50,
         progress: bool = False, **params: Any):
     """Train a dataset-level method on a collection and return the fitted model.

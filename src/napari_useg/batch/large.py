@@ -59,7 +59,7 @@ from napari_useg.batch.records import (
 )
 from napari_useg.core.device import resolve_device
 from napari_useg.core.image import channels_last
-from napari_useg.core.tiling import read_window, round_up, tile_windows
+from napari_useg.core.tiling import plan_windows, read_window, round_up
 from napari_useg.io.images import read_image
 
 __all__ = [
@@ -263,7 +263,7 @@ def plan_tiles(model: Any, output: str, tile_size: int, shape: tuple[int, int]) 
     tile = max(m, (int(tile_size) // m) * m)
     margin = round_up(int(model.margin(output)), m)
     h, w = int(shape[0]), int(shape[1])
-    return TileGrid((h, w), tile, margin, m, tuple(tile_windows(h, w, tile, margin, m)))
+    return TileGrid((h, w), tile, margin, m, tuple(plan_windows(h, w, tile, margin, m)))
 
 
 def _source_view(job: BatchJob, model: Any):
@@ -307,14 +307,18 @@ def prepare_tiled(job: BatchJob, grid: TileGrid, model: Any) -> dict[str, Any]:
             raise ValueError(f"{job.image} is {tuple(arr.shape[:2])} pixels, planned as "
                              f"{grid.shape}: the file changed during the run")
         normalise = model.normaliser(arr)  # per-image ranges read from the lazy array
-    output = job.config["model"]["output"]
+        output = job.config["model"]["output"]
+        # a refining model fits the image's class Gaussians here, as Model.predict
+        # does, so that the tile tasks label as predict does
+        refinement = model.refinement(arr, normalise, output)
     dtype = _labels_dtype(int(model.n_labels(output)))
     cfg = job.config
     meta = {"writer": WRITER, "method": cfg["method"], "params": cfg["params"],
             "seed": cfg["seed"],
             "source": str(job.image), "model": cfg["model"]["path"]}
     _create_partial(Path(job.labels), grid.shape, grid.tile, dtype, meta)
-    return {"normalise": normalise, "input": fingerprint, "started": started,
+    return {"normalise": normalise, "refinement": refinement, "input": fingerprint,
+            "started": started,
             "prepare_s": time.perf_counter() - t0, "dtype": str(dtype),
             "warnings": warning_texts(caught)}
 
@@ -333,7 +337,7 @@ def predict_tile(item: tuple[BatchJob, tuple[int, ...]], prep: dict[str, Any],
     win = prep["normalise"](raw)
     model.net.eval()
     with torch.no_grad():
-        labels = np.asarray(model.label_window(win, output))
+        labels = np.asarray(model.window_labels(win, output, prep.get("refinement")))
     if labels.shape != win.shape[:2]:
         raise RuntimeError(f"the network returned shape {labels.shape} for a window of "
                            f"{win.shape[:2]}")

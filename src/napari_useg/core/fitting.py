@@ -19,6 +19,7 @@ from napari_useg.core.image import (
     apply_ranges,
     channel_ranges,
     light_background,
+    objects_on_background,
 )
 from napari_useg.core.options import NORMALISATIONS
 from napari_useg.core.progress import Progress
@@ -74,10 +75,13 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
     ----------
     arrays : list of array_like
         Raw images, channels last.
-    mode : {"dataset", "per_image", "per_image_dark"}
+    mode : {"auto", "dataset", "per_image", "per_image_dark"}
         One set of per-channel ranges for the pooled pixels, or each image's own
         (``"per_image_dark"``: then inverted where the background is light, see
-        :func:`~napari_useg.core.image.light_background`).
+        :func:`~napari_useg.core.image.light_background`). ``"auto"``:
+        ``"per_image_dark"`` when the collection holds objects on a plain background
+        (:func:`~napari_useg.core.image.objects_on_background`), else ``"per_image"``;
+        the rule's choice is stored as ``norm["auto"]``.
 
     Returns
     -------
@@ -86,6 +90,9 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
     norm : dict
         The rule, as stored in a model's config (so prediction scales the same way).
     """
+    chosen = None
+    if mode == "auto":
+        mode = chosen = "per_image_dark" if objects_on_background(arrays) else "per_image"
     if mode == "dataset":
         lo, hi = channel_ranges(arrays)
         data = [apply_ranges(np.asarray(a), lo, hi) for a in arrays]
@@ -104,6 +111,8 @@ def normalise_collection(arrays: list[Any], mode: str) -> tuple[list[np.ndarray]
         norm = {"mode": "per_image", "percentiles": list(PERCENTILES)}
         if dark:
             norm["dark_background"] = True
+    if chosen is not None:
+        norm["auto"] = chosen
     for d in data:
         if not np.isfinite(d).all():  # pragma: no cover - NaN inputs are caught by channel_ranges
             raise ValueError("image contains NaN or infinite values")

@@ -527,3 +527,49 @@ def light_background(arr, lo, hi, max_samples: int = 250_000) -> bool:
     step = max(1, int(np.sqrt(h * w / max_samples)))
     sub = apply_ranges(np.asarray(arr[::step, ::step]), lo, hi)
     return bool(np.median(sub.mean(axis=-1)) > 0.5)
+
+
+#: Largest median absolute deviation from the median (channel mean, image scaled to its
+#: 1st-99.8th percentiles) of an image that is mostly one plain background.
+BACKGROUND_SPREAD = 0.08
+
+
+def plain_background(arr, lo, hi, max_samples: int = 250_000) -> bool:
+    """Whether most of an image scaled with ``(lo, hi)`` is one plain background.
+
+    True when half of its pixels lie within :data:`BACKGROUND_SPREAD` of its median
+    (channel mean, on a regular subsample): fluorescence, brightfield and stained
+    tissue with sparse cells or nuclei are; land cover and natural scenes are not.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> nuclei = np.full((64, 64, 1), 10.0); nuclei[8:20, 8:20] = 200
+    >>> scene = rng.uniform(0, 255, (64, 64, 1))
+    >>> plain_background(nuclei, [10.0], [200.0]), plain_background(scene, [0.0], [255.0])
+    (True, False)
+    """
+    h, w = arr.shape[:2]
+    step = max(1, int(np.sqrt(h * w / max_samples)))
+    g = apply_ranges(np.asarray(arr[::step, ::step]), lo, hi).mean(axis=-1)
+    return bool(np.median(np.abs(g - np.median(g))) < BACKGROUND_SPREAD)
+
+
+def objects_on_background(arrays) -> bool:
+    """Whether a collection holds objects on a plain background (nuclei, cells).
+
+    The rule of the ``"auto"`` normalisation: more than half of the images, each
+    scaled to its own 1st-99.8th percentiles, are mostly one plain background
+    (:func:`plain_background`).
+
+    Examples
+    --------
+    >>> cells = np.zeros((32, 32, 1)); cells[4:9, 4:9] = 1.0
+    >>> objects_on_background([cells, 1.0 - cells])
+    True
+    """
+    votes = []
+    for a in arrays:
+        lo, hi = channel_ranges([a], percentiles=PERCENTILES)
+        votes.append(plain_background(a, lo, hi))
+    return 2 * sum(votes) > len(votes)

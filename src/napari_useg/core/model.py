@@ -19,8 +19,7 @@ Normalisation (decided once, at fit time, stored in the model):
     scaled channel mean above 0.5: brightfield, stained tissue) is inverted, so
     every image has a dark background, as fluorescence has (stored as
     ``{"mode": "per_image", ..., "dark_background": true}``).
-``"per_image"`` (default of :func:`napari_useg.fit` since dataset-level methods were
-    measured on mixed microscopy, docs/benchmarks.md)
+``"per_image"``
     Every image (training and new) is stretched on its own between its 1st and
     99.8th percentiles per channel, whatever its dtype (``uint8`` included); the
     percentiles are stored in the config (``"percentiles": [1.0, 99.8]``). Use it
@@ -29,6 +28,16 @@ Normalisation (decided once, at fit time, stored in the model):
     kind of image" instead of "which structure" (measured in docs/benchmarks.md).
     Models saved before this option recorded no ``percentiles`` and keep their
     original rule (that of :func:`~napari_useg.core.image.prepare_image`).
+``"auto"`` (default of :func:`napari_useg.fit`)
+    ``"per_image_dark"`` for a collection of objects on a plain background (nuclei,
+    cells: :func:`~napari_useg.core.image.objects_on_background`), ``"per_image"``
+    otherwise; the model stores the mode chosen (and ``"auto": "<mode>"``).
+
+Methods whose ``refine`` parameter is on (or ``"auto"``, for models whose collection
+was judged objects on a plain background) refine each image's classes by its own
+values (:mod:`napari_useg.core.refinement`): :meth:`Model.predict` first fits the
+image's class Gaussians on up to :data:`REFINE_WINDOWS` of its 512-pixel tiles, then
+labels every tile with them.
 
 Saved layout (a folder): ``config.json`` (format version, method, parameters,
 channel layout, normalisation, training summary, package version) and
@@ -58,14 +67,29 @@ from napari_useg.core.image import (
     light_background,
 )
 from napari_useg.core.params import build_params, params_to_dict
+from napari_useg.core.refinement import (
+    Refinement,
+    background_features,
+    classes_separated,
+    feature_margin,
+    fit_class_gaussians,
+    sample_grid,
+)
 from napari_useg.core.registry import get_method
-from napari_useg.core.tiling import predict_tiled, round_up
+from napari_useg.core.tiling import plan_windows, predict_tiled, read_window, round_up
 from napari_useg.core.version import __version__
 
-__all__ = ["Model", "load_model", "model_class", "FORMAT_VERSION"]
+__all__ = ["Model", "load_model", "model_class", "FORMAT_VERSION", "REFINE_WINDOWS", "REFINE_TILE",
+           "REFINE_SAMPLES"]
 
 #: Version of the saved-model layout.
 FORMAT_VERSION = 1
+#: Tiles of an image, evenly spread, on which a refining model fits its class Gaussians.
+REFINE_WINDOWS = 8
+#: Side of those tiles (that of :meth:`Model.predict`'s default tiling).
+REFINE_TILE = 512
+#: Pixels of those tiles sampled for the fit, about at most.
+REFINE_SAMPLES = 262_144
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
 
@@ -159,6 +183,108 @@ class Model:
         """Context needed beyond the network's receptive field (e.g. superpixels)."""
         return 0
 
+    def window_probs(self, window: np.ndarray, output: str) -> np.ndarray:
+        """Class probabilities ``(k, h, w)`` of a ``float32`` ``(h, w, C)`` window.
+
+        Needed by methods with a ``refine`` parameter (their argmax is
+        :meth:`label_window`'s labels).
+        """
+        raise NotImplementedError
+
+    # ---- per-image refinement --------------------------------------------------------------
+    def refines(self, output: str | None = None) -> bool:
+        """Whether :meth:`predict` refines each image's classes of ``output``.
+
+        The ``refine`` parameter (:mod:`napari_useg.core.refinement`): ``"on"``,
+        ``"off"``, or ``"auto"``: on for models trained on a collection of objects on a
+        plain background (whose normalisation inverts light backgrounds, as
+        ``normalisation="auto"`` chooses for them). Only outputs of ``n_clusters``
+        classes are refined (not IIC's over-clustering head).
+        """
+        if output is not None and self.n_labels(output) != getattr(self.params, "n_clusters",
+                                                                    None):
+            return False
+        mode = getattr(self.params, "refine", "off")
+        if mode == "auto":
+            return bool(self.normalisation.get("dark_background"))
+        return mode == "on"
+
+    def refinement(self, arr, normalise, output: str,
+                   cache: dict[tuple[int, ...], np.ndarray] | None = None
+                   ) -> Refinement | None:
+        """Fit an image's refinement (``None`` when the model does not refine ``output``, or
+        when the image's values do not tell its classes apart: see
+        :func:`~napari_useg.core.refinement.classes_separated`).
+
+        The image is cut into the tiles :meth:`predict` makes with ``tile_size=512``
+        and the default margin; up to :data:`REFINE_WINDOWS` of them, evenly spread, are
+        sampled on a regular grid of the image (about :data:`REFINE_SAMPLES` pixels, in
+        image order). The fit thus depends on the image only, not on the tiling of the
+        prediction that uses it.
+
+        Parameters
+        ----------
+        arr : array_like
+            The raw ``(H, W, C)`` image (NumPy or dask).
+        normalise : callable
+            Its normaliser (:meth:`normaliser`).
+        output : str
+            The output labelled.
+        cache : dict, optional
+            Receives the class probabilities of the tiles used, by tile
+            ``(ys, ye, xs, xe, wy0, wy1, wx0, wx1)``, so that labelling them with the
+            same tiles does not run the network again.
+        """
+        if not self.refines(output):
+            return None
+        p = self.params
+        windows = plan_windows(arr.shape[0], arr.shape[1], REFINE_TILE, self.margin(output),
+                               self.multiple)
+        pick = np.unique(np.linspace(0, len(windows) - 1, min(len(windows), REFINE_WINDOWS))
+                         .round().astype(int))
+        chosen = [windows[i] for i in pick]
+        step = sample_grid(sum((w[1] - w[0]) * (w[3] - w[2]) for w in chosen), REFINE_SAMPLES)
+        h, w = int(arr.shape[0]), int(arr.shape[1])
+        sub = normalise(np.asarray(arr[::max(1, h // 256), ::max(1, w // 256)]))
+        dark = bool(np.median(sub.mean(axis=-1)) > 0.5)  # light background: dark objects
+        side = int(p.refine_background)
+        feats, plain, probs, where = [], [], [], []
+        with torch.no_grad():
+            for box in chosen:
+                ys, ye, xs, xe, wy0, wy1, wx0, wx1 = box
+                win = normalise(read_window(arr, wy0, wy1, wx0, wx1))
+                rows = np.arange(ys + (-ys) % step, ye, step)
+                cols = np.arange(xs + (-xs) % step, xe, step)
+                if rows.size == 0 or cols.size == 0:
+                    continue
+                prob = self.window_probs(win, output)
+                if cache is not None:
+                    cache[tuple(box)] = prob
+                at = (rows - wy0)[:, None], (cols - wx0)[None]
+                f = background_features(win, side, dark)[at]
+                plain.append(background_features(win, 0, dark)[at].reshape(-1, f.shape[-1]))
+                pr = prob[(slice(None), *at)]
+                feats.append(f.reshape(-1, f.shape[-1]))
+                probs.append(pr.reshape(pr.shape[0], -1).T)
+                where.append((rows[:, None] * w + cols[None]).ravel())
+        order = np.argsort(np.concatenate(where), kind="stable")
+        feats_s, probs_s = np.concatenate(feats)[order], np.concatenate(probs)[order]
+        if not classes_separated(np.concatenate(plain)[order], probs_s):
+            return None  # the image's values do not tell the classes apart: the model's labels
+        return Refinement(fit_class_gaussians(feats_s, probs_s, p.refine_weight), side, dark)
+
+    def window_labels(self, window: np.ndarray, output: str,
+                      refinement: Refinement | None = None,
+                      probs: np.ndarray | None = None) -> np.ndarray:
+        """Cluster indices of a window: the network's, or refined by the image's fit.
+
+        ``probs``: the window's class probabilities when already computed.
+        """
+        if refinement is None:
+            return self.label_window(window, output)
+        return refinement.labels(window, self.window_probs(window, output) if probs is None
+                                 else probs)
+
     # ---- prediction ------------------------------------------------------------------------
     def receptive_radius(self, limit: int = 512) -> int:
         """Pixels of context the network uses on each side, measured once by back-propagation.
@@ -191,7 +317,10 @@ class Model:
     def margin(self, output: str | None = None) -> int:
         """Default tile margin for ``output``: receptive radius plus any extra context."""
         output = self.check_output(output)
-        return round_up(self.receptive_radius() + self.extra_margin(output), self.multiple)
+        need = self.receptive_radius() + self.extra_margin(output)
+        if self.refines(output):  # the features read the image itself, not the network
+            need = max(need, feature_margin(self.params.refine_background))
+        return round_up(need, self.multiple)
 
     def check_output(self, output: str | None) -> str:
         """The output to use (``None``: the default one); ``ValueError`` for an unknown one."""
@@ -318,8 +447,17 @@ class Model:
                             "prepare_image ranges"))
             if norm.get("dark_background"):
                 norm_text += ", then inverted where its background is light (per_image_dark)"
+            if norm.get("auto"):
+                norm_text += " (chosen by 'auto')"
         else:
             norm_text = str(mode)
+        refine_mode = getattr(self.params, "refine", "off")
+        if self.refines():
+            refine_text = (f"on ({refine_mode}): classes refined by each image's values, weight "
+                           f"{self.params.refine_weight}, background window "
+                           f"{self.params.refine_background} px")
+        else:
+            refine_text = f"off ({refine_mode})"
         final = t.get("final", t.get("final_loss"))
         if isinstance(final, dict):
             final_text = ", ".join(f"{k} {v:.4g}" for k, v in final.items()
@@ -335,6 +473,7 @@ class Model:
             f"{self.n_channels} channel(s) ({kind})",
             f"training values: {rng_text}",
             f"normalisation: {norm_text}",
+            f"per-image refinement: {refine_text}",
             f"training: preset {t.get('preset', unknown)}, {t.get('steps', unknown)} steps, "
             f"seed {t.get('seed', unknown)}, {t.get('seconds', unknown)} s",
             f"final loss: {final_text}",
@@ -415,10 +554,17 @@ class Model:
         if margin is None:
             margin = self.margin(output)
         self.net.eval()
+        plan_windows(arr.shape[0], arr.shape[1], tile_size, margin, self.multiple)  # checks first
+        cache: dict[tuple[int, ...], np.ndarray] = {}
+        refinement = self.refinement(arr, normalise, output, cache)
+
+        def label(window: np.ndarray, box: tuple[int, ...]) -> np.ndarray:
+            return self.window_labels(window, output, refinement, cache.pop(tuple(box), None))
+
         with torch.no_grad():
-            labels = predict_tiled(arr, lambda w: self.label_window(w, output),
-                                   tile_size=tile_size, margin=margin, multiple=self.multiple,
-                                   normalise=normalise, on_tile=on_tile)
+            labels = predict_tiled(arr, label, tile_size=tile_size, margin=margin,
+                                   multiple=self.multiple, normalise=normalise,
+                                   on_tile=on_tile, with_box=True)
         labels += 1
         return labels
 

@@ -38,7 +38,7 @@ __all__ = ["RunOptions", "FitOptions", "OptionInfo", "option_infos", "options_fr
            "MAX_RUNS"]
 
 #: How a dataset-level model scales raw values to [0, 1] (see :mod:`napari_useg.core.model`).
-NORMALISATIONS = ("dataset", "per_image", "per_image_dark")
+NORMALISATIONS = ("auto", "dataset", "per_image", "per_image_dark")
 #: What a per-image run returns: the method's classes, or countable objects of one class.
 RESULTS = ("classes", "instances")
 #: How ``runs`` > 1 become one result: their consensus, or one run chosen by how much its
@@ -310,10 +310,13 @@ class FitOptions(RunOptions):
 
     Attributes
     ----------
-    normalisation : {"dataset", "per_image", "per_image_dark"}
+    normalisation : {"auto", "dataset", "per_image", "per_image_dark"}
         How raw values are scaled to [0, 1]: one set of ranges from the pooled
         training pixels, or each image between its own 1st and 99.8th percentiles
-        (``"per_image_dark"``: then inverted where its background is light).
+        (``"per_image_dark"``: then inverted where its background is light);
+        ``"auto"``: ``"per_image_dark"`` for a collection of objects on a plain
+        background (:func:`~napari_useg.core.image.objects_on_background`), else
+        ``"per_image"``.
     rgb : bool or None
         Whether the first three channels are RGB (default: from the images).
     checkpoint : pathlib.Path or None
@@ -322,11 +325,12 @@ class FitOptions(RunOptions):
         Steps between checkpoint saves.
     """
 
-    normalisation: str = option("per_image", "how raw values are scaled to [0, 1]: one range "
-                                           "for the whole collection ('dataset') or each "
-                                           "image between its own percentiles ('per_image'; "
-                                           "'per_image_dark': then inverted where the "
-                                           "background is light)",
+    normalisation: str = option("auto", "how raw values are scaled to [0, 1]: one range "
+                                      "for the whole collection ('dataset') or each "
+                                      "image between its own percentiles ('per_image'; "
+                                      "'per_image_dark': then inverted where the "
+                                      "background is light; 'auto': per_image_dark for "
+                                      "objects on a plain background, else per_image)",
                                 choices=NORMALISATIONS)
     rgb: bool | None = option(None, "whether the first three channels are RGB (default: from "
                                     "the images)", cli=False)

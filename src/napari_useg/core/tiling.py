@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["reflect_index", "read_window", "tile_starts", "tile_windows", "predict_tiled",
+__all__ = ["reflect_index", "read_window", "tile_starts", "tile_windows", "plan_windows",
+           "predict_tiled",
            "round_up", "clipped_windows"]
 
 
@@ -84,6 +85,28 @@ def tile_windows(h: int, w: int, tile: int, margin: int,
             yield ys, ye, xs, xe, ys - margin, wy1, xs - margin, wx1
 
 
+def plan_windows(h: int, w: int, tile_size: int, margin: int,
+                 multiple: int) -> list[tuple[int, int, int, int, int, int, int, int]]:
+    """The tiles :func:`predict_tiled` labels an ``h x w`` image with (see :func:`tile_windows`).
+
+    ``tile_size`` is rounded down and ``margin`` up to a multiple of ``multiple``.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive ``tile_size`` or ``multiple``, or a negative ``margin``.
+    """
+    if isinstance(tile_size, bool) or int(tile_size) < 1:
+        raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
+    if isinstance(multiple, bool) or int(multiple) < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
+    if isinstance(margin, bool) or int(margin) < 0:
+        raise ValueError(f"margin must be >= 0, got {margin!r}")
+    multiple = int(multiple)
+    tile = max(multiple, (int(tile_size) // multiple) * multiple)
+    return list(tile_windows(int(h), int(w), tile, round_up(int(margin), multiple), multiple))
+
+
 def predict_tiled(
     image,
     fn: Callable[[np.ndarray], np.ndarray],
@@ -94,6 +117,7 @@ def predict_tiled(
     normalise: Callable[[np.ndarray], np.ndarray] | None = None,
     dtype=np.int32,
     on_tile: Callable[[int, int], None] | None = None,
+    with_box: bool = False,
 ) -> np.ndarray:
     """Label a (possibly huge, possibly lazy) image tile by tile.
 
@@ -120,6 +144,8 @@ def predict_tiled(
         Type of the returned label map.
     on_tile : callable, optional
         Called as ``on_tile(done, total)`` after each tile (progress reporting).
+    with_box : bool
+        Call ``fn(window, box)`` with the tile's ``(ys, ye, xs, xe, wy0, wy1, wx0, wx1)``.
 
     Returns
     -------
@@ -131,22 +157,14 @@ def predict_tiled(
     ValueError
         For a non-positive ``tile_size`` or ``multiple``, or a negative ``margin``.
     """
-    if isinstance(tile_size, bool) or int(tile_size) < 1:
-        raise ValueError(f"tile_size must be a positive integer, got {tile_size!r}")
-    if isinstance(multiple, bool) or int(multiple) < 1:
-        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
-    if isinstance(margin, bool) or int(margin) < 0:
-        raise ValueError(f"margin must be >= 0, got {margin!r}")
-    multiple = int(multiple)
-    tile = max(multiple, (int(tile_size) // multiple) * multiple)
-    margin = round_up(int(margin), multiple)
     h, w = int(image.shape[0]), int(image.shape[1])
     out = np.empty((h, w), dtype=dtype)
-    wins = list(tile_windows(h, w, tile, margin, multiple))
-    for i, (ys, ye, xs, xe, wy0, wy1, wx0, wx1) in enumerate(wins, 1):
+    wins = plan_windows(h, w, tile_size, margin, multiple)
+    for i, box in enumerate(wins, 1):
+        ys, ye, xs, xe, wy0, wy1, wx0, wx1 = box
         raw = read_window(image, wy0, wy1, wx0, wx1)
         win = normalise(raw) if normalise is not None else raw.astype(np.float32)
-        labels = np.asarray(fn(win))
+        labels = np.asarray(fn(win, box) if with_box else fn(win))
         if labels.shape != win.shape[:2]:
             raise RuntimeError(
                 f"tile function returned shape {labels.shape} for a window of {win.shape[:2]}"

@@ -32,7 +32,10 @@ Presets
 ``fast`` (default)
     CPU-sized: trunk at a quarter of the width, crops 64, batch 8, ``T = 2`` at the
     head's native resolution, heads alternating every step, lr 1e-3 (step costs
-    measured in docs/benchmarks.md; the learning rate was not tuned).
+    measured in docs/benchmarks.md; the learning rate was not tuned); not in the paper:
+    crops placed where the image differs from its median (``crop_placement``, as
+    InMARS's), and each image's classes refined by its own values on collections of
+    objects on a plain background (``refine="auto"``, :mod:`napari_useg.core.refinement`).
 """
 
 from __future__ import annotations
@@ -50,11 +53,19 @@ from napari_useg.core.image import PreparedImage
 from napari_useg.core.model import Model, model_class
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
+from napari_useg.core.refinement import RefineParams
 from napari_useg.core.registry import Method, RunContext, register
 from napari_useg.nn.augment import colour_jitter, invert, random_affine, warp
 from napari_useg.nn.feature_net import seeded
 from napari_useg.nn.iid_loss import iid_segmentation_loss
-from napari_useg.nn.training import Checkpoint, CropSampler, fingerprint, resume, save_state
+from napari_useg.nn.training import (
+    CROP_PLACEMENTS,
+    Checkpoint,
+    CropSampler,
+    fingerprint,
+    resume,
+    save_state,
+)
 from napari_useg.nn.training import run_params as _run_params
 from napari_useg.nn.vgg_trunk import IICNet
 
@@ -62,8 +73,8 @@ __all__ = ["IICParams", "IICModel", "METHOD"]
 
 
 @dataclass(frozen=True)
-class IICParams:
-    """Parameters of IIC segmentation."""
+class IICParams(RefineParams):
+    """Parameters of IIC segmentation (the ``refine`` ones: :class:`RefineParams`)."""
 
     n_clusters: int = param(3, "k: classes of the main head", low=2, high=256)
     n_overcluster: int = param(24, "k_over: classes of the over-clustering head", low=2,
@@ -93,6 +104,10 @@ class IICParams:
     sobel: bool = param(False, "append Sobel dx, dy of the grey image to the input")
     alternate_every: int = param(0, "switch the trained head every this many steps (0: every "
                                     "epoch, as the authors)", low=0, high=10_000_000)
+    crop_placement: str = param("uniform", "where training crops fall in an image: 'uniform' "
+                                           "(the paper) or 'structure' (more often where it "
+                                           "differs from its median; not in the paper)",
+                                choices=CROP_PLACEMENTS)
 
     def check(self) -> None:
         """Cross-parameter checks."""
@@ -111,6 +126,8 @@ PRESETS = {
         "loss_at": "native",
         "lr": 1e-3,
         "alternate_every": 1,
+        "crop_placement": "structure",
+        "refine": "auto",
     },
 }
 
@@ -138,10 +155,15 @@ class IICModel(Model):
         z = self.net(x, "main")
         return F.interpolate(z, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-    def label_window(self, window: np.ndarray, output: str) -> np.ndarray:
+    def _probs(self, window: np.ndarray, output: str) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1)))[None]
-        p = self.net.probs(x.to(self.device), output)
-        return p[0].argmax(dim=0).cpu().numpy()
+        return self.net.probs(x.to(self.device), output)[0]
+
+    def label_window(self, window: np.ndarray, output: str) -> np.ndarray:
+        return self._probs(window, output).argmax(dim=0).cpu().numpy()
+
+    def window_probs(self, window: np.ndarray, output: str) -> np.ndarray:
+        return self._probs(window, output).detach().cpu().numpy()
 
 
 def _head_for(step: int, period: int) -> str:
@@ -154,7 +176,7 @@ def fit(images: list[PreparedImage], p: IICParams, ctx: RunContext) -> Iterator[
     rgb = bool(getattr(ctx, "rgb", images[0].is_rgb))
     n_ch = images[0].n_channels
     dev = ctx.device
-    sampler = CropSampler([im.data for im in images], p.input_size)
+    sampler = CropSampler([im.data for im in images], p.input_size, placement=p.crop_placement)
     spe = sampler.steps_per_epoch(p.batch_size)
     total = p.steps if p.steps > 0 else 2 * p.epochs * spe
     period = p.alternate_every or spe

@@ -154,11 +154,14 @@ def run_params(params: Any) -> dict[str, Any]:
     """Parameters that define a training run, less its length (``steps``, ``epochs``).
 
     A checkpoint can thus be resumed with another length, to extend or shorten a
-    run; schedules tied to the total (InMARS's gamma) follow the new total.
+    run; schedules tied to the total (InMARS's gamma) follow the new total. The
+    ``refine`` parameters (applied at prediction only) are left out too.
     """
     d = dataclasses.asdict(params)
     d.pop("steps", None)
     d.pop("epochs", None)
+    for name in [n for n in d if n.startswith("refine")]:
+        d.pop(name)
     return d
 
 

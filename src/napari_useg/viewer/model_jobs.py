@@ -132,7 +132,7 @@ class TrainingJob(Job):
 
     @property
     def normalisation(self) -> str:
-        """``"dataset"`` or ``"per_image"`` (see :func:`napari_useg.iter_fit`)."""
+        """The normalisation asked for (see :func:`napari_useg.iter_fit`)."""
         return self.options.normalisation
 
     def iter(self) -> Iterator[JobProgress]:
@@ -210,8 +210,9 @@ def make_training(
         A dataset-level method (see :func:`dataset_methods`).
     options : FitOptions, optional
         How training goes: ``preset``, ``channel_axis`` (of multichannel, non-RGB
-        layers), ``seed``, ``device``, ``normalisation`` (``"dataset"`` or
-        ``"per_image"``, stored in the model), ``checkpoint`` and ``checkpoint_every``
+        layers), ``seed``, ``device``, ``normalisation`` (``"auto"``, ``"dataset"``,
+        ``"per_image"`` or ``"per_image_dark"``, stored in the model), ``checkpoint`` and
+        ``checkpoint_every``
         (Stop keeps the model of the last checkpoint; here every step unless given).
         Each may also be given as a keyword, which overrides ``options``.
     viewer : napari viewer, optional
