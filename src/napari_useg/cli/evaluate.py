@@ -115,7 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 
 _NORM_HELP = ("how raw values are scaled to [0, 1] for training and prediction: one range "
               "for the whole collection ('dataset') or each image between its own "
-              "percentiles ('per_image')")
+              "percentiles ('per_image'; 'per_image_dark': then inverted where the "
+              "background is light; 'auto': per_image_dark for objects on a plain "
+              "background, else per_image)")
 
 
 def _ignore_arg(text: str | None) -> tuple[int, ...] | None:
