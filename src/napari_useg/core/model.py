@@ -73,6 +73,7 @@ from napari_useg.core.refinement import (
     classes_separated,
     feature_margin,
     fit_class_gaussians,
+    minus_background,
     sample_grid,
 )
 from napari_useg.core.registry import get_method
@@ -246,7 +247,8 @@ class Model:
         step = sample_grid(sum((w[1] - w[0]) * (w[3] - w[2]) for w in chosen), REFINE_SAMPLES)
         h, w = int(arr.shape[0]), int(arr.shape[1])
         sub = normalise(np.asarray(arr[::max(1, h // 256), ::max(1, w // 256)]))
-        dark = bool(np.median(sub.mean(axis=-1)) > 0.5)  # light background: dark objects
+        c = sub.shape[-1]
+        dark = light_background(sub, np.zeros(c), np.ones(c))  # objects darker than it
         side = int(p.refine_background)
         feats, plain, probs, where = [], [], [], []
         with torch.no_grad():
@@ -261,8 +263,9 @@ class Model:
                 if cache is not None:
                     cache[tuple(box)] = prob
                 at = (rows - wy0)[:, None], (cols - wx0)[None]
-                f = background_features(win, side, dark)[at]
-                plain.append(background_features(win, 0, dark)[at].reshape(-1, f.shape[-1]))
+                means = background_features(win, 0, dark)
+                f = minus_background(means, side, dark)[at]
+                plain.append(means[at].reshape(-1, f.shape[-1]))
                 pr = prob[(slice(None), *at)]
                 feats.append(f.reshape(-1, f.shape[-1]))
                 probs.append(pr.reshape(pr.shape[0], -1).T)

@@ -34,7 +34,8 @@ from skimage.filters import threshold_multiotsu, threshold_otsu
 from napari_useg.core.params import param
 
 __all__ = ["REFINEMENTS", "RefineParams", "Refinement", "background_features", "ClassGaussians",
-           "classes_separated", "fit_class_gaussians", "feature_margin", "refine_labels",
+           "classes_separated", "fit_class_gaussians", "feature_margin", "minus_background",
+           "refine_labels",
            "sample_grid", "MIN_SEPARATION"]
 
 #: Values of a method's ``refine`` parameter: never, always, or where the model's
@@ -97,11 +98,17 @@ def background_features(window: np.ndarray, background: int, dark: bool) -> np.n
     (1.0, 0.0)
     """
     f = ndi.uniform_filter(np.asarray(window, dtype=np.float32), size=(3, 3, 1), mode="reflect")
+    return minus_background(f, background, dark)
+
+
+def minus_background(means: np.ndarray, background: int, dark: bool) -> np.ndarray:
+    """3x3 means ``(h, w, C)`` minus their grey opening (closing where ``dark``) of side
+    ``background`` (0 or 1: as they are); the second step of :func:`background_features`."""
     side = int(background)
-    if side > 1:
-        morph = ndi.grey_closing if dark else ndi.grey_opening
-        f = f - morph(f, size=(side, side, 1), mode="nearest")
-    return f
+    if side <= 1:
+        return means
+    morph = ndi.grey_closing if dark else ndi.grey_opening
+    return means - morph(means, size=(side, side, 1), mode="nearest")
 
 
 class ClassGaussians:
