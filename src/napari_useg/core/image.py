@@ -28,10 +28,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.transform import resize
 
 __all__ = ["PreparedImage", "prepare_image", "PERCENTILES", "channels_last", "channel_ranges",
-           "apply_ranges", "to_working_resolution", "layout_shape", "light_background"]
+           "apply_ranges", "to_working_resolution", "layout_shape", "light_background",
+           "plain_background", "objects_on_background", "subtract_background"]
 
 #: Lower and upper percentiles of the robust per-channel scaling.
 PERCENTILES = (1.0, 99.8)
@@ -523,10 +525,14 @@ def light_background(arr, lo, hi, max_samples: int = 250_000) -> bool:
     >>> light_background(light, [0], [255]), light_background(255 - light, [0], [255])
     (True, False)
     """
+    return bool(np.median(_scaled_grey(arr, lo, hi, max_samples)) > 0.5)
+
+
+def _scaled_grey(arr, lo, hi, max_samples: int) -> np.ndarray:
+    """Channel mean of ``arr`` scaled with ``(lo, hi)``, on a regular subsample."""
     h, w = arr.shape[:2]
     step = max(1, int(np.sqrt(h * w / max_samples)))
-    sub = apply_ranges(np.asarray(arr[::step, ::step]), lo, hi)
-    return bool(np.median(sub.mean(axis=-1)) > 0.5)
+    return apply_ranges(np.asarray(arr[::step, ::step]), lo, hi).mean(axis=-1)
 
 
 #: Largest median absolute deviation from the median (channel mean, image scaled to its
@@ -549,9 +555,7 @@ def plain_background(arr, lo, hi, max_samples: int = 250_000) -> bool:
     >>> plain_background(nuclei, [10.0], [200.0]), plain_background(scene, [0.0], [255.0])
     (True, False)
     """
-    h, w = arr.shape[:2]
-    step = max(1, int(np.sqrt(h * w / max_samples)))
-    g = apply_ranges(np.asarray(arr[::step, ::step]), lo, hi).mean(axis=-1)
+    g = _scaled_grey(arr, lo, hi, max_samples)
     return bool(np.median(np.abs(g - np.median(g))) < BACKGROUND_SPREAD)
 
 
@@ -573,3 +577,20 @@ def objects_on_background(arrays) -> bool:
         lo, hi = channel_ranges([a], percentiles=PERCENTILES)
         votes.append(plain_background(a, lo, hi))
     return 2 * sum(votes) > len(votes)
+
+
+def subtract_background(values: np.ndarray, size: tuple[int, ...], dark: bool = False
+                        ) -> np.ndarray:
+    """``values`` minus their background: a grey opening (closing where ``dark``) of ``size``.
+
+    A white top-hat (black top-hat, negated, where the objects are dark), as a rolling
+    ball does: structures smaller than the window stay, uneven illumination goes.
+
+    Examples
+    --------
+    >>> x = np.zeros((9, 9)); x[:, 5:] = 0.5; x[2, 2] = 1.0
+    >>> subtract_background(x, (3, 3))[[2, 4], [2, 7]].tolist()  # the spot stays, the step goes
+    [1.0, 0.0]
+    """
+    morph = ndi.grey_closing if dark else ndi.grey_opening
+    return values - morph(values, size=size, mode="nearest")

@@ -31,12 +31,12 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from napari_useg.core.image import subtract_background
 from napari_useg.core.params import param
 
-__all__ = ["REFINEMENTS", "RefineParams", "Refinement", "background_features", "ClassGaussians",
-           "classes_separated", "fit_class_gaussians", "feature_margin", "minus_background",
-           "refine_labels",
-           "sample_grid", "MIN_SEPARATION"]
+__all__ = ["REFINEMENTS", "MIN_SEPARATION", "RefineParams", "Refinement", "ClassGaussians",
+           "background_features", "classes_separated", "feature_margin", "fit_class_gaussians",
+           "minus_background", "refine_labels", "sample_grid"]
 
 #: Values of a method's ``refine`` parameter: never, always, or where the model's
 #: collection was judged objects on a background (``normalisation="auto"`` chose dark
@@ -107,8 +107,7 @@ def minus_background(means: np.ndarray, background: int, dark: bool) -> np.ndarr
     side = int(background)
     if side <= 1:
         return means
-    morph = ndi.grey_closing if dark else ndi.grey_opening
-    return means - morph(means, size=(side, side, 1), mode="nearest")
+    return subtract_background(means, (side, side, 1), dark)
 
 
 class ClassGaussians:

@@ -59,9 +59,9 @@ from napari_useg.nn.augment import colour_jitter, invert, random_affine, warp
 from napari_useg.nn.feature_net import seeded
 from napari_useg.nn.iid_loss import iid_segmentation_loss
 from napari_useg.nn.training import (
-    CROP_PLACEMENTS,
     Checkpoint,
     CropSampler,
+    crop_placement_param,
     fingerprint,
     resume,
     save_state,
@@ -104,10 +104,7 @@ class IICParams(RefineParams):
     sobel: bool = param(False, "append Sobel dx, dy of the grey image to the input")
     alternate_every: int = param(0, "switch the trained head every this many steps (0: every "
                                     "epoch, as the authors)", low=0, high=10_000_000)
-    crop_placement: str = param("uniform", "where training crops fall in an image: 'uniform' "
-                                           "(the paper) or 'structure' (more often where it "
-                                           "differs from its median; not in the paper)",
-                                choices=CROP_PLACEMENTS)
+    crop_placement: str = crop_placement_param()
 
     def check(self) -> None:
         """Cross-parameter checks."""

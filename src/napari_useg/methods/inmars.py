@@ -84,9 +84,9 @@ from napari_useg.nn.hourglass import StackedHourglass
 from napari_useg.nn.mi_loss import kl_consistency, mi_loss
 from napari_useg.nn.region_embedding import RWE_MODES, RegionEmbedding
 from napari_useg.nn.training import (
-    CROP_PLACEMENTS,
     Checkpoint,
     CropSampler,
+    crop_placement_param,
     fingerprint,
     resume,
     save_state,
@@ -152,11 +152,7 @@ class InMARSParams(RefineParams):
                                          "backbone maps (not in the paper)", low=0.0, high=100.0)
     output: str = param("multiscale", "default prediction: region (InMARS), backbone "
                                       "(InMARS-b), multiscale (InMARS+)", choices=OUTPUTS)
-    crop_placement: str = param("uniform", "where training crops fall in an image: 'uniform' "
-                                           "(the paper) or 'structure' (more often where it "
-                                           "differs from its median: objects rather than "
-                                           "plain background; not in the paper)",
-                                choices=CROP_PLACEMENTS)
+    crop_placement: str = crop_placement_param()
 
     def check(self) -> None:
         """Cross-parameter checks."""

@@ -29,7 +29,13 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from napari_useg.core.image import PERCENTILES, PreparedImage, channel_ranges, light_background
+from napari_useg.core.image import (
+    PERCENTILES,
+    PreparedImage,
+    channel_ranges,
+    light_background,
+    subtract_background,
+)
 from napari_useg.core.instances import label_objects
 from napari_useg.core.params import param
 from napari_useg.core.progress import Progress
@@ -96,7 +102,7 @@ def otsu_objects(data: np.ndarray, p: OtsuParams, spacing: tuple[float, ...]) ->
         intensity = ndi.gaussian_filter(intensity, p.sigma, mode="nearest")
     if p.background > 0:
         size = background_window(p.background, spacing)
-        intensity = intensity - ndi.grey_opening(intensity, size=size, mode="nearest")
+        intensity = subtract_background(intensity, size)
     mask = intensity > threshold_otsu(intensity) if np.ptp(intensity) > 0 else \
         np.zeros(intensity.shape, bool)
     return label_objects(mask, spacing=spacing, split=p.watershed, min_size=p.min_size,

@@ -15,8 +15,11 @@ import torch
 from scipy import ndimage as ndi
 
 from napari_useg.core.atomic import atomic_write
+from napari_useg.core.params import param
+from napari_useg.core.refinement import RefineParams
 
-__all__ = ["CropSampler", "CROP_PLACEMENTS", "Checkpoint", "fingerprint", "renumber_crop",
+__all__ = ["CropSampler", "CROP_PLACEMENTS", "Checkpoint", "crop_placement_param",
+           "fingerprint", "renumber_crop",
            "run_params", "resume", "save_state", "rng_state", "set_rng_state",
            "structure_weights"]
 
@@ -32,6 +35,14 @@ def renumber_crop(sp: np.ndarray, offset: int) -> tuple[np.ndarray, int]:
 
 #: How :class:`CropSampler` places crops in an image.
 CROP_PLACEMENTS = ("uniform", "structure")
+
+
+def crop_placement_param() -> Any:
+    """The ``crop_placement`` parameter of a method trained on crops (declared once here)."""
+    return param("uniform", "where training crops fall in an image: 'uniform' (the paper) or "
+                            "'structure' (more often where it differs from its median: objects "
+                            "rather than plain background; not in the paper)",
+                 choices=CROP_PLACEMENTS)
 #: Grid step (pixels) of the crop positions weighted by ``placement="structure"``.
 STRUCTURE_GRID = 8
 
@@ -160,8 +171,8 @@ def run_params(params: Any) -> dict[str, Any]:
     d = dataclasses.asdict(params)
     d.pop("steps", None)
     d.pop("epochs", None)
-    for name in [n for n in d if n.startswith("refine")]:
-        d.pop(name)
+    for f in dataclasses.fields(RefineParams):
+        d.pop(f.name, None)
     return d
 
 
